@@ -1,0 +1,34 @@
+//! `switchyard check`: everything `run` would refuse, printed at once.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::config::{self, ConfigError};
+use crate::filter::FilterRuntime;
+use crate::gateway::compile_plans;
+
+pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
+    let loaded = match config::load(path) {
+        Ok(loaded) => loaded,
+        Err(ConfigError::Invalid { path, problems }) => {
+            println!("{}: {} problem(s)", path.display(), problems.len());
+            problems.iter().for_each(|p| println!("  error: {p}"));
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => {
+            println!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    loaded.warnings.iter().for_each(|w| println!("  warning: {w}"));
+    let runtime = FilterRuntime::new(loaded.config.filters.clone())?;
+    if let Err(problems) = compile_plans(&loaded.config, &runtime) {
+        println!("{}: {} problem(s)", path.display(), problems.len());
+        problems.iter().for_each(|p| println!("  error: {p}"));
+        return Ok(ExitCode::FAILURE);
+    }
+    let apps = &loaded.config.apps;
+    let webhooks: usize = apps.iter().map(|a| a.webhooks.len()).sum();
+    println!("{}: ok ({} app(s), {webhooks} webhook(s))", path.display(), apps.len());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,69 @@
+//! # The `switchyard` command line
+//!
+//! `run` serves, `check` validates a config, `send` posts a signed test webhook, `filter`
+//! tests and scaffolds WASM filters. The binary only parses arguments and calls in here.
+
+mod check;
+mod run;
+mod send;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Webhook gateway for Pusher-protocol servers (soketi, Pusher Channels, sockudo).
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format: `human` for people, `json` for log pipelines.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "SWITCHYARD_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway: receive webhooks at /ingest/pusher and deliver them.
+    Run(ConfigArg),
+    /// Validate a config (and load its filters); print every problem and exit non-zero if any.
+    Check(ConfigArg),
+    /// Build a correctly signed Pusher webhook for an app and POST it (default: to the gateway).
+    Send(send::SendArgs),
+}
+
+/// `--config FILE`.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// Config file: .toml or .json.
+    #[arg(long, short, default_value = "config/switchyard.toml", env = "SWITCHYARD_CONFIG")]
+    pub config: PathBuf,
+}
+
+/// Sets up logging (`RUST_LOG` filters, default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Runs one parsed command line.
+pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Run(args) => run::run(&args.config),
+        Command::Check(args) => check::check(&args.config),
+        Command::Send(args) => send::send(args),
+    }
+}

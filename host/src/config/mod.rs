@@ -1,0 +1,19 @@
+//! # Config: what the operator writes, validated once
+//!
+//! In: a TOML or JSON file (by extension). A soketi app or webhook object pastes into the JSON
+//! form unchanged. Out: a [`Config`] whose every value is already valid, or a [`ConfigError`]
+//! listing every problem with the path of its field (`apps[0].webhooks[2].event_types[1]`).
+//! soketi's own app settings are accepted and reported as ignored warnings.
+
+mod event_type;
+mod load;
+mod model;
+mod reader;
+
+pub use event_type::{EventType, EventTypeSet};
+pub use load::{ConfigError, LoadedConfig, load, validate};
+pub use model::{
+    App, Batching, ChannelFilter, Config, ConfigSource, DeliverySettings, LambdaTarget, Secret,
+    ServerSettings, StaticCredentials, Target, Webhook,
+};
+pub use reader::Finding;

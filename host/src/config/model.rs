@@ -1,0 +1,160 @@
+//! The validated configuration. Every value here has already passed validation
+//! ([`super::load`]): the rest of the gateway never sees an invalid config.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::Url;
+
+use super::EventTypeSet;
+use crate::filter::{FilterSettings, FilterSpec};
+
+/// The whole configuration of one gateway process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerSettings,
+    pub delivery: DeliverySettings,
+    pub filters: FilterSettings,
+    pub apps: Vec<App>,
+}
+
+/// Where and how the gateway listens.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Address of the public ingest server (`/ingest/pusher`, `/healthz`, `/metrics`).
+    pub listen: SocketAddr,
+    /// Largest accepted ingest body; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+/// How deliveries are made.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// Time allowed for one HTTP request or Lambda invocation.
+    pub timeout: Duration,
+    /// Deliveries in flight at once for one webhook, so one slow endpoint cannot starve others.
+    pub max_in_flight_per_webhook: usize,
+}
+
+/// An application of the Pusher-protocol server: its credentials and where its events go.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub id: String,
+    pub key: String,
+    pub secret: Secret,
+    pub batching: Option<Batching>,
+    /// Filters applied to every webhook of the app, before the webhook's own.
+    pub filters: Vec<FilterSpec>,
+    pub webhooks: Vec<Webhook>,
+}
+
+/// Collect an app's events for a while and deliver them together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    pub window: Duration,
+    pub max_events: usize,
+}
+
+/// One destination for an app's events.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    /// Stable name: the configured `id`, else the target (url or function name).
+    pub id: String,
+    pub target: Target,
+    pub event_types: EventTypeSet,
+    pub channel_filter: ChannelFilter,
+    /// Extra headers (name as written, value), already checked to be valid HTTP and not to
+    /// clash with the signing headers.
+    pub headers: Vec<(String, String)>,
+    pub filters: Vec<FilterSpec>,
+}
+
+/// Where a webhook's payloads go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Http(Url),
+    Lambda(LambdaTarget),
+}
+
+impl Target {
+    /// The url or the function name, for logs and filter context.
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Http(url) => url.to_string(),
+            Target::Lambda(l) => format!("lambda:{}", l.function),
+        }
+    }
+}
+
+/// An AWS Lambda function to invoke, as soketi's `lambda_function` + `lambda` options say.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LambdaTarget {
+    /// Name, name:alias/version, or ARN.
+    pub function: String,
+    /// `async: true` → Event invocation; otherwise RequestResponse.
+    pub asynchronous: bool,
+    pub region: Option<String>,
+    pub endpoint: Option<Url>,
+    pub credentials: Option<StaticCredentials>,
+}
+
+/// Credentials given explicitly in the config (cross-account use).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
+}
+
+impl fmt::Debug for StaticCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaticCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Channel name conditions, as soketi's webhook `filter` (both must hold when both are set).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelFilter {
+    pub starts_with: Option<String>,
+    pub ends_with: Option<String>,
+}
+
+impl ChannelFilter {
+    pub fn matches(&self, channel: &str) -> bool {
+        self.starts_with.as_deref().is_none_or(|p| channel.starts_with(p))
+            && self.ends_with.as_deref().is_none_or(|s| channel.ends_with(s))
+    }
+}
+
+/// A secret that never shows in logs, errors or `Debug` output.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself: only for signing and credentials.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where a config came from.
+#[derive(Debug, Clone)]
+pub struct ConfigSource {
+    pub path: PathBuf,
+    /// SHA-256 of the file's bytes, hex.
+    pub content_hash: String,
+}

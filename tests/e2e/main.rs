@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `switchyard` binary with real peers (HTTP sinks in Node.js,
+//! Pusher's SDKs, and, in later modules, the Lambda emulator, Redis and soketi).
+
+mod cli;
+mod delivery;
+mod ingest;
+mod support;

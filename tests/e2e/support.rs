@@ -1,0 +1,280 @@
+//! Real processes for end-to-end tests: the `switchyard` binary, a Node.js HTTP sink, and
+//! helpers to post signed webhooks. Every process is killed when its handle drops.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// How long a test waits for something that should happen.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Kills the child on drop.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One request the sink received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+    /// The sink's check: HMAC(secret, JSON.stringify(JSON.parse(body))) == X-Pusher-Signature.
+    pub js_signature_ok: Option<bool>,
+    /// Pusher's Node SDK `webhook().isValid()`.
+    pub pusher_sdk_valid: Option<bool>,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("delivered body is JSON")
+    }
+
+    /// `(name, channel)` of each delivered event.
+    pub fn event_names(&self) -> Vec<(String, String)> {
+        self.json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["name"].as_str().unwrap().to_owned(), e["channel"].as_str().unwrap().to_owned()))
+            .collect()
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(String::as_str).unwrap_or_default()
+    }
+}
+
+/// A Node.js HTTP receiver process (tests/support/sink.js).
+pub struct Sink {
+    _child: ChildGuard,
+    pub port: u16,
+    rx: Receiver<Received>,
+}
+
+impl Sink {
+    /// A sink that also checks signatures as a JS receiver would, with `secret` and `key`.
+    pub fn start(secret: &str, key: &str) -> Sink {
+        let mut child = Command::new("node")
+            .arg(repo_root().join("tests/support/sink.js"))
+            .env("SINK_SECRET", secret)
+            .env("SINK_KEY", key)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node must be installed (tests/run.sh installs it)");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let port = first.strip_prefix("listening ").unwrap().parse().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&line).unwrap();
+                let headers = v["headers"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect();
+                let body = base64::engine::general_purpose::STANDARD.decode(v["body_base64"].as_str().unwrap()).unwrap();
+                let received = Received {
+                    path: v["path"].as_str().unwrap().to_owned(),
+                    headers,
+                    body,
+                    js_signature_ok: v["signature_ok"].as_bool(),
+                    pusher_sdk_valid: v["pusher_sdk_valid"].as_bool(),
+                };
+                if tx.send(received).is_err() {
+                    break;
+                }
+            }
+        });
+        Sink { _child: ChildGuard(child), port, rx }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Waits for exactly `n` requests (fails if fewer arrive within [`PATIENCE`]).
+    pub fn expect(&self, n: usize) -> Vec<Received> {
+        let deadline = Instant::now() + PATIENCE;
+        (0..n)
+            .map(|i| {
+                let left = deadline.saturating_duration_since(Instant::now());
+                self.rx
+                    .recv_timeout(left)
+                    .unwrap_or_else(|_| panic!("sink got only {i} of {n} expected requests"))
+            })
+            .collect()
+    }
+
+    /// Asserts nothing (more) arrives within `quiet`.
+    pub fn assert_quiet(&self, quiet: Duration) {
+        match self.rx.recv_timeout(quiet) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(r) => panic!("unexpected request to {}: {}", r.path, String::from_utf8_lossy(&r.body)),
+            Err(RecvTimeoutError::Disconnected) => panic!("sink process died"),
+        }
+    }
+}
+
+/// The real `switchyard` binary, serving a config written to a temp dir.
+pub struct Gateway {
+    child: ChildGuard,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+/// The path of the binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_switchyard")
+}
+
+impl Gateway {
+    /// Writes `config` (TOML; listen defaults to a free loopback port) and starts `switchyard run`.
+    pub fn start(config: &str) -> Gateway {
+        Self::start_with(config, "switchyard.toml", &[])
+    }
+
+    /// Starts with a config file of the given name and extra environment variables.
+    pub fn start_with(config: &str, file_name: &str, env: &[(&str, &str)]) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file_name);
+        std::fs::write(&path, config).unwrap();
+        let mut child = Command::new(binary())
+            .args(["--log-format", "json", "run", "--config"])
+            .arg(&path)
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "info,switchyard=debug")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (addr_tx, addr_rx) = channel();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && let Some(addr) = v["addr"].as_str()
+                    && v["message"].as_str().is_some_and(|m| m.starts_with("listening"))
+                {
+                    let _ = addr_tx.send(addr.parse::<SocketAddr>().unwrap());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = match addr_rx.recv_timeout(PATIENCE) {
+            Ok(addr) => addr,
+            Err(_) => panic!("gateway did not start; logs:\n{}", logs.lock().unwrap().join("\n")),
+        };
+        Gateway {
+            child: ChildGuard(child),
+            addr,
+            dir,
+            logs,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Log lines so far (JSON).
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Waits until a log line contains every one of `needles`; returns it.
+    pub fn wait_for_log(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(line) = self.logs().into_iter().find(|l| needles.iter().all(|n| l.contains(n))) {
+                return line;
+            }
+            assert!(Instant::now() < deadline, "no log line with {needles:?}; logs:\n{}", self.logs().join("\n"));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.0.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.0.wait().unwrap()
+    }
+}
+
+/// A signed ingest request: returns (status, response body).
+pub fn post_signed(gateway: &Gateway, key: &str, secret: &str, body: &str) -> (u16, String) {
+    let signature = switchyard::signature::sign(secret, body.as_bytes());
+    post_raw(gateway, &[("X-Pusher-Key", key), ("X-Pusher-Signature", &signature)], body.as_bytes().to_vec())
+}
+
+/// An ingest request with exactly these headers (plus JSON content type unless given).
+pub fn post_raw(gateway: &Gateway, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, String) {
+    let client = reqwest::blocking::Client::new();
+    let mut request = client.post(gateway.url("/ingest/pusher")).body(body);
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+        request = request.header("Content-Type", "application/json");
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().unwrap();
+    (response.status().as_u16(), response.text().unwrap())
+}
+
+/// `{"time_ms": now, "events": events}` as a string.
+pub fn batch(events: &[Value]) -> String {
+    serde_json::json!({ "time_ms": switchyard::deliver::now_ms(), "events": events }).to_string()
+}
+
+/// Runs a command to completion, returning (exit code, stdout + stderr).
+pub fn run_cli(args: &[&str]) -> (i32, String) {
+    let out = Command::new(binary()).args(args).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Validates deliveries with Pusher's Python SDK; one verdict line per body.
+pub fn python_pusher_validate(key: &str, secret: &str, deliveries: &[Received]) -> Vec<String> {
+    let mut child = Command::new("python3")
+        .arg(repo_root().join("tests/support/pusher_validate.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for d in deliveries {
+        let line = serde_json::json!({
+            "key": key, "secret": secret,
+            "signature": d.header("x-pusher-signature"),
+            "body": String::from_utf8(d.body.clone()).unwrap(),
+        });
+        writeln!(stdin, "{line}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "python pusher validation failed to run (pip install pusher)");
+    String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
+}
