@@ -12,6 +12,7 @@
 //! Around them: [`config`] (load and validate), [`json`] (the `JSON.parse`/`JSON.stringify`
 //! compatible value type), [`event`], [`signature`], [`metrics`], and [`cli`].
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod deliver;

@@ -4,4 +4,5 @@
 mod cli;
 mod delivery;
 mod ingest;
+mod reload;
 mod support;

@@ -140,6 +140,8 @@ impl Sink {
 pub struct Gateway {
     child: ChildGuard,
     pub addr: SocketAddr,
+    /// The admin listener (`/status`, `/admin/reload`).
+    pub admin: SocketAddr,
     pub dir: tempfile::TempDir,
     logs: Arc<Mutex<Vec<String>>>,
 }
@@ -150,7 +152,8 @@ pub fn binary() -> &'static str {
 }
 
 impl Gateway {
-    /// Writes `config` (TOML; listen defaults to a free loopback port) and starts `switchyard run`.
+    /// Writes `config` (TOML) and starts `switchyard run`. Unless the config has an `[admin]`
+    /// table, the admin listener goes to a free loopback port so tests can run in parallel.
     pub fn start(config: &str) -> Gateway {
         Self::start_with(config, "switchyard.toml", &[])
     }
@@ -159,10 +162,15 @@ impl Gateway {
     pub fn start_with(config: &str, file_name: &str, env: &[(&str, &str)]) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(file_name);
-        std::fs::write(&path, config).unwrap();
+        std::fs::write(&path, with_free_admin_port(config, file_name)).unwrap();
+        Self::start_at(&path, dir, env)
+    }
+
+    /// Starts `switchyard run` on an existing config file; `dir` is kept for the gateway's life.
+    pub fn start_at(path: &Path, dir: tempfile::TempDir, env: &[(&str, &str)]) -> Gateway {
         let mut child = Command::new(binary())
             .args(["--log-format", "json", "run", "--config"])
-            .arg(&path)
+            .arg(path)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info,switchyard=debug")
             .stderr(Stdio::piped())
@@ -178,18 +186,20 @@ impl Gateway {
                     && let Some(addr) = v["addr"].as_str()
                     && v["message"].as_str().is_some_and(|m| m.starts_with("listening"))
                 {
-                    let _ = addr_tx.send(addr.parse::<SocketAddr>().unwrap());
+                    let admin = v["admin"].as_str().unwrap().parse::<SocketAddr>().unwrap();
+                    let _ = addr_tx.send((addr.parse::<SocketAddr>().unwrap(), admin));
                 }
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = match addr_rx.recv_timeout(PATIENCE) {
-            Ok(addr) => addr,
+        let (addr, admin) = match addr_rx.recv_timeout(PATIENCE) {
+            Ok(addrs) => addrs,
             Err(_) => panic!("gateway did not start; logs:\n{}", logs.lock().unwrap().join("\n")),
         };
         Gateway {
             child: ChildGuard(child),
             addr,
+            admin,
             dir,
             logs,
         }
@@ -197,6 +207,35 @@ impl Gateway {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    /// `GET /status` from the admin listener.
+    pub fn status(&self) -> Value {
+        let text = reqwest::blocking::get(self.admin_url("/status")).unwrap().text().unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Waits until `/status` satisfies `done`; returns that status.
+    pub fn wait_for_status(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let status = self.status();
+            if done(&status) {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; status: {status:#}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends a signal (`HUP`, `TERM`, ...) to the process.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.0.id().to_string();
+        assert!(Command::new("kill").args([&format!("-{name}"), &pid]).status().unwrap().success());
     }
 
     /// Log lines so far (JSON).
@@ -218,9 +257,17 @@ impl Gateway {
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
-        let pid = self.child.0.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.signal("TERM");
         self.child.0.wait().unwrap()
+    }
+}
+
+/// A TOML config with the admin listener on a free port, unless it says where.
+pub fn with_free_admin_port(config: &str, file_name: &str) -> String {
+    if file_name.ends_with(".toml") && !config.contains("[admin]") {
+        format!("[admin]\nlisten = \"127.0.0.1:0\"\n{config}")
+    } else {
+        config.to_owned()
     }
 }
 

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use crate::config;
 use crate::filter::FilterRuntime;
-use crate::gateway::{self, Gateway};
+use crate::gateway::{self, Gateway, Listeners};
 
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -18,21 +18,30 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let listen = loaded.config.server.listen;
+        let (listen, admin_listen) = (loaded.config.server.listen, loaded.config.admin.listen);
         let filters = FilterRuntime::new(loaded.config.filters.clone())?;
         let gateway = Gateway::start(loaded, filters)?;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
-        let addr = listener.local_addr()?;
+        let listeners = Listeners {
+            public: bind(listen).await?,
+            admin: bind(admin_listen).await?,
+        };
+        let addr = listeners.public.local_addr()?;
+        let admin = listeners.admin.local_addr()?;
         tracing::info!(
             %addr,
+            %admin,
             ready_ms = started.elapsed().as_millis() as u64,
             "listening; send webhooks to http://{addr}/ingest/pusher"
         );
-        gateway::serve(gateway, listener, shutdown_signal()).await?;
+        gateway::serve(gateway, listeners, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

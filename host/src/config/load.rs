@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::reader::{Fields, Finding, Findings, nearest};
 use super::{
-    App, Batching, ChannelFilter, Config, ConfigSource, DeliverySettings, EventType, EventTypeSet,
+    AdminSettings, App, Batching, ChannelFilter, Config, ConfigSource, DeliverySettings, EventType, EventTypeSet,
     LambdaTarget, Secret, ServerSettings, StaticCredentials, Target, Webhook,
 };
 use crate::filter::{FilterSettings, FilterSpec, OnError};
@@ -137,12 +137,14 @@ pub fn validate(tree: &Value, base_dir: &Path) -> Result<(Config, Vec<Finding>),
 fn read_config(findings: &Findings, tree: &Value, base_dir: &Path) -> Option<Config> {
     let mut root = Fields::of(findings, String::new(), tree)?;
     let server = read_server(root.opt_object("server"));
+    let admin = read_admin(root.opt_object("admin"));
     let delivery = read_delivery(root.opt_object("delivery"));
     let filters = read_filter_settings(root.opt_object("filters"), base_dir);
     let apps = read_apps(&mut root, base_dir);
     root.finish();
     Some(Config {
         server: server?,
+        admin: admin?,
         delivery: delivery?,
         filters: filters?,
         apps: apps?,
@@ -155,22 +157,46 @@ fn read_server(fields: Option<Fields>) -> Option<ServerSettings> {
         max_body_bytes: 1024 * 1024,
     };
     let Some(mut f) = fields else { return Some(settings) };
-    let mut ok = true;
-    if let Some(listen) = f.opt_string("listen") {
-        match listen.parse() {
-            Ok(addr) => settings.listen = addr,
-            Err(_) => {
-                let msg = format!("`{listen}` is not an address like 127.0.0.1:7700");
-                f.findings().problem(&f.field_path("listen"), msg);
-                ok = false;
-            }
-        }
-    }
+    let listen = read_listen(&mut f, settings.listen);
     if let Some(n) = f.opt_positive_any(&["max_body_bytes"]) {
         settings.max_body_bytes = n as usize;
     }
     f.finish();
-    ok.then_some(settings)
+    settings.listen = listen?;
+    Some(settings)
+}
+
+fn read_admin(fields: Option<Fields>) -> Option<AdminSettings> {
+    let mut settings = AdminSettings {
+        listen: SocketAddr::from(([127, 0, 0, 1], 7701)),
+        token: None,
+    };
+    let Some(mut f) = fields else { return Some(settings) };
+    let listen = read_listen(&mut f, settings.listen);
+    settings.token = non_empty_opt(&mut f, "token").map(Secret::new);
+    f.finish();
+    settings.listen = listen?;
+    Some(settings)
+}
+
+/// The `listen` address of a server table, or `default`.
+fn read_listen(f: &mut Fields, default: SocketAddr) -> Option<SocketAddr> {
+    let Some(listen) = f.opt_string("listen") else { return Some(default) };
+    let parsed = listen.parse().ok();
+    if parsed.is_none() {
+        let msg = format!("`{listen}` is not an address like 127.0.0.1:7700");
+        f.findings().problem(&f.field_path("listen"), msg);
+    }
+    parsed
+}
+
+fn non_empty_opt<'v>(f: &mut Fields<'_, 'v>, key: &'static str) -> Option<&'v str> {
+    let value = f.opt_string(key)?;
+    if value.is_empty() {
+        f.findings().problem(&f.field_path(key), "must not be empty");
+        return None;
+    }
+    Some(value)
 }
 
 fn read_delivery(fields: Option<Fields>) -> Option<DeliverySettings> {

@@ -9,11 +9,13 @@ mod event_type;
 mod load;
 mod model;
 mod reader;
+mod watch;
 
 pub use event_type::{EventType, EventTypeSet};
 pub use load::{ConfigError, LoadedConfig, load, validate};
 pub use model::{
-    App, Batching, ChannelFilter, Config, ConfigSource, DeliverySettings, LambdaTarget, Secret,
+    AdminSettings, App, Batching, ChannelFilter, Config, ConfigSource, DeliverySettings, LambdaTarget, Secret,
     ServerSettings, StaticCredentials, Target, Webhook,
 };
 pub use reader::Finding;
+pub use watch::FileWatcher;

@@ -15,6 +15,7 @@ use crate::filter::{FilterSettings, FilterSpec};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerSettings,
+    pub admin: AdminSettings,
     pub delivery: DeliverySettings,
     pub filters: FilterSettings,
     pub apps: Vec<App>,
@@ -27,6 +28,16 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// Largest accepted ingest body; larger ones get 413.
     pub max_body_bytes: usize,
+}
+
+/// The operator's endpoints (`/status`, `/admin/reload`), on their own listener so they are
+/// never reachable through the public ingest address.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    /// Default 127.0.0.1:7701: loopback only.
+    pub listen: SocketAddr,
+    /// When set, every admin request needs `Authorization: Bearer <token>`.
+    pub token: Option<Secret>,
 }
 
 /// How deliveries are made.

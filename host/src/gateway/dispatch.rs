@@ -70,9 +70,7 @@ impl Dispatcher {
                     );
                 }
             }
-            if outcome.failure.is_some() {
-                inc(&self.metrics.filter_failures);
-            }
+            add(&self.metrics.filter_failures, outcome.failures.len() as u64);
             if outcome.delivered.is_empty() {
                 continue;
             }

@@ -2,25 +2,31 @@
 //!
 //! Owns the current [`Snapshot`] (in an `ArcSwap`, read lock-free by every request), the
 //! [`Dispatcher`] that runs routing and delivery tasks, the filter runtime and the metrics.
-//! [`serve`] runs the public server until shutdown, then drains: it stops accepting, lets the
-//! batchers flush and waits (bounded) for deliveries in flight.
+//! [`serve`] runs the public and admin servers, the file watcher and the SIGHUP handler until
+//! shutdown, then drains: it stops accepting, lets the batchers flush and waits (bounded) for
+//! deliveries in flight. [`reload`] swaps in a new snapshot, whole, or changes nothing.
 
 mod batcher;
 mod dispatch;
+pub mod reload;
 mod snapshot;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, Guard};
 use tokio::net::TcpListener;
+use tokio::sync::{Mutex, watch};
+use tokio_util::sync::CancellationToken;
 
 pub use batcher::BatcherClosed;
 pub use dispatch::Dispatcher;
+pub use reload::{ReloadOutcome, ReloadTrigger};
 pub use snapshot::{AppEntry, Snapshot, compile_plans};
 
-use crate::config::{Finding, LoadedConfig};
-use crate::deliver::{Deliverer, HttpSender};
+use crate::config::{Config, Finding, LoadedConfig};
+use crate::deliver::{Deliverer, HttpSender, LambdaSender};
 use crate::filter::FilterRuntime;
 use crate::metrics::Metrics;
 
@@ -43,24 +49,47 @@ pub struct Gateway {
     dispatcher: Dispatcher,
     runtime: FilterRuntime,
     metrics: Arc<Metrics>,
-    max_body_bytes: usize,
+    /// The config file reloads read.
+    config_path: PathBuf,
+    /// The config at start: settings bound then (listen addresses, body limit, admin token).
+    started_with: Config,
+    reload_state: Mutex<reload::ReloadState>,
+    /// Files the current config depends on; the watcher follows this list.
+    watched: watch::Sender<Vec<PathBuf>>,
 }
 
 impl Gateway {
     /// Builds the first snapshot from a validated config.
     pub fn start(loaded: LoadedConfig, runtime: FilterRuntime) -> Result<Arc<Self>, StartError> {
         let metrics = Arc::new(Metrics::default());
-        let http = HttpSender::new(loaded.config.delivery.timeout)?;
-        let dispatcher = Dispatcher::new(Deliverer::new(http), metrics.clone());
+        let timeout = loaded.config.delivery.timeout;
+        let deliverer = Deliverer::new(HttpSender::new(timeout)?, LambdaSender::new(timeout));
+        let dispatcher = Dispatcher::new(deliverer, metrics.clone());
         let plans = compile_plans(&loaded.config, &runtime).map_err(StartError::Config)?;
-        let snapshot = Snapshot::activate(plans, loaded.source, &dispatcher);
-        Ok(Arc::new(Self {
-            snapshot: ArcSwap::from_pointee(snapshot),
+        let gateway = Arc::new(Self {
+            snapshot: ArcSwap::from_pointee(Snapshot::empty()),
             dispatcher,
             runtime,
             metrics,
-            max_body_bytes: loaded.config.server.max_body_bytes,
-        }))
+            config_path: loaded.source.path.clone(),
+            started_with: loaded.config.clone(),
+            reload_state: Mutex::default(),
+            watched: watch::Sender::new(Vec::new()),
+        });
+        gateway.record_initial_files(&loaded);
+        let snapshot = Snapshot::activate(plans, loaded.source, &gateway.dispatcher);
+        gateway.snapshot.store(Arc::new(snapshot));
+        Ok(gateway)
+    }
+
+    /// The config as it was at start.
+    pub fn started_with(&self) -> &Config {
+        &self.started_with
+    }
+
+    /// The outcome of the last reload, if any.
+    pub async fn last_reload(&self) -> Option<ReloadOutcome> {
+        self.reload_state.lock().await.last.clone()
     }
 
     /// The current snapshot; hold it for the whole of one request.
@@ -73,7 +102,7 @@ impl Gateway {
     }
 
     pub fn max_body_bytes(&self) -> usize {
-        self.max_body_bytes
+        self.started_with.server.max_body_bytes
     }
 
     pub fn filter_runtime(&self) -> &FilterRuntime {
@@ -90,14 +119,40 @@ impl Gateway {
     }
 }
 
-/// Serves the public routes on `listener` until `shutdown` completes, then drains.
+/// The sockets the gateway serves on.
+pub struct Listeners {
+    /// `/ingest/pusher`, `/healthz`, `/metrics`.
+    pub public: TcpListener,
+    /// `/status`, `/admin/reload`.
+    pub admin: TcpListener,
+}
+
+/// Serves until `shutdown` completes, reloading on file changes and SIGHUP, then drains.
 pub async fn serve(
     gateway: Arc<Gateway>,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = crate::ingest::router(gateway.clone());
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    let stop = CancellationToken::new();
+    let background = [
+        tokio::spawn(reload::watch_files(gateway.clone())),
+        tokio::spawn(reload::reload_on_sighup(gateway.clone())),
+        tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                shutdown.await;
+                stop.cancel();
+            }
+        }),
+    ];
+    let public = axum::serve(listeners.public, crate::ingest::router(gateway.clone()))
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let admin = axum::serve(listeners.admin, crate::admin::router(gateway.clone()))
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let (public, admin) = tokio::join!(public.into_future(), admin.into_future());
+    background.iter().for_each(tokio::task::JoinHandle::abort);
+    public?;
+    admin?;
     tracing::info!("stopped accepting; draining deliveries in flight");
     if gateway.drain(DRAIN_GRACE).await {
         tracing::info!("drained");

@@ -1,0 +1,67 @@
+//! `GET /status`: what is running, and how the last reload went.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::gateway::Gateway;
+
+fn ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+}
+
+pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
+    let snapshot = gateway.snapshot();
+    let mut apps: Vec<Value> = snapshot
+        .apps()
+        .map(|entry| {
+            let plan = &entry.plan;
+            let webhooks: Vec<Value> = plan
+                .webhooks
+                .iter()
+                .map(|route| {
+                    let filters: Vec<Value> = route
+                        .chain
+                        .filters()
+                        .iter()
+                        .map(|f| {
+                            json!({
+                                "name": f.name(),
+                                "module_hash": f.module_hash().to_string(),
+                                "loaded_at_ms": ms(f.loaded_at()),
+                                "origin": format!("{:?}", f.origin()),
+                                "failures": f.failures(),
+                            })
+                        })
+                        .collect();
+                    json!({
+                        "id": route.webhook.id,
+                        "target": route.webhook.target.describe(),
+                        "filters": filters,
+                    })
+                })
+                .collect();
+            json!({ "id": plan.app.id, "webhooks": webhooks })
+        })
+        .collect();
+    apps.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    let metrics = gateway.metrics();
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "config": snapshot.source.as_ref().map(|s| json!({
+            "path": s.path.display().to_string(),
+            "hash": s.content_hash,
+            "loaded_at_ms": ms(snapshot.loaded_at),
+        })),
+        "apps": apps,
+        "reload": {
+            "last": gateway.last_reload().await,
+            "succeeded": metrics.reloads_succeeded.load(Ordering::Relaxed),
+            "failed": metrics.reloads_failed.load(Ordering::Relaxed),
+        },
+    }))
+}

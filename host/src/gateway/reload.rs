@@ -1,0 +1,234 @@
+//! Hot reload: build a whole new snapshot off the hot path, swap it in one step, or change
+//! nothing and say why.
+//!
+//! Triggers: a file change seen by the watcher (after a short debounce and a content-hash
+//! comparison), SIGHUP, and `POST /admin/reload`. Reloads run one at a time. Requests already
+//! holding the old snapshot finish on it; the old snapshot (its filter instances, batchers)
+//! is freed when the last of them is done.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, watch};
+
+use super::{Gateway, Snapshot, compile_plans};
+use crate::config::{self, ConfigError, Finding, LoadedConfig};
+use crate::metrics::inc;
+use crate::route::AppPlan;
+
+/// Quiet time after a file event before checking: editors write in several steps.
+const DEBOUNCE: Duration = Duration::from_millis(40);
+
+/// What asked for a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReloadTrigger {
+    FileChange,
+    Signal,
+    Admin,
+}
+
+/// The result of one reload, as `/status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadOutcome {
+    pub trigger: ReloadTrigger,
+    /// Milliseconds since the Unix epoch when the reload finished.
+    pub at_ms: u64,
+    pub ok: bool,
+    /// File, field path or filter name, and the reason.
+    pub error: Option<String>,
+    pub duration_ms: f64,
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("config {path} has {} filter problem(s):\n{}", .problems.len(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Filters { path: PathBuf, problems: Vec<Finding> },
+    #[error("the reload task failed: {0}")]
+    Task(String),
+}
+
+/// Reload bookkeeping, guarded by the reload lock (one reload at a time).
+#[derive(Debug, Default)]
+pub(crate) struct ReloadState {
+    pub(crate) last: Option<ReloadOutcome>,
+    /// Content fingerprint of the files the last reload (or start) read.
+    fingerprint: Option<[u8; 32]>,
+}
+
+/// The files a config depends on: itself and its filter modules.
+fn watched_files(config_path: &Path, loaded: &LoadedConfig) -> Vec<PathBuf> {
+    let mut files = vec![config_path.to_owned()];
+    for app in &loaded.config.apps {
+        let specs = app.filters.iter().chain(app.webhooks.iter().flat_map(|w| &w.filters));
+        files.extend(specs.map(|s| s.module.clone()));
+    }
+    files.sort();
+    files.dedup();
+    files
+}
+
+/// SHA-256 over the contents of `files` (a missing file counts as a distinct state).
+fn fingerprint(files: &[PathBuf]) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    for file in files {
+        hash.update(file.as_os_str().as_encoded_bytes());
+        match std::fs::read(file) {
+            Ok(bytes) => {
+                hash.update([1]);
+                hash.update(Sha256::digest(bytes));
+            }
+            Err(_) => hash.update([0]),
+        }
+    }
+    hash.finalize().into()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+}
+
+impl Gateway {
+    /// Reloads the config file and its filters; swaps the new snapshot in only if all of it
+    /// is valid. Returns the outcome (also kept for `/status`, logged and counted).
+    pub async fn reload(self: &Arc<Self>, trigger: ReloadTrigger) -> ReloadOutcome {
+        let mut state = self.reload_state.lock().await;
+        let started = Instant::now();
+        let gateway = self.clone();
+        let built = tokio::task::spawn_blocking(move || gateway.build_plans())
+            .await
+            .unwrap_or_else(|e| Err(ReloadError::Task(e.to_string())));
+        let error = match built {
+            Ok((loaded, plans)) => {
+                let files = watched_files(&self.config_path, &loaded);
+                state.fingerprint = Some(fingerprint(&files));
+                self.warn_about_restart_only_settings(&loaded);
+                let snapshot = Snapshot::activate(plans, loaded.source, &self.dispatcher);
+                self.snapshot.store(Arc::new(snapshot));
+                self.watched.send_replace(files);
+                None
+            }
+            Err(e) => Some(e.to_string()),
+        };
+        let outcome = ReloadOutcome {
+            trigger,
+            at_ms: now_ms(),
+            ok: error.is_none(),
+            error,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        };
+        match &outcome.error {
+            None => {
+                inc(&self.metrics.reloads_succeeded);
+                tracing::info!(?trigger, duration_ms = outcome.duration_ms, "reloaded");
+            }
+            Some(error) => {
+                inc(&self.metrics.reloads_failed);
+                tracing::error!(?trigger, %error, "reload refused; the previous config keeps serving");
+            }
+        }
+        state.last = Some(outcome.clone());
+        outcome
+    }
+
+    /// Reads, validates and compiles everything a new snapshot needs (blocking work).
+    fn build_plans(&self) -> Result<(LoadedConfig, Vec<AppPlan>), ReloadError> {
+        let loaded = config::load(&self.config_path)?;
+        let plans = compile_plans(&loaded.config, &self.runtime).map_err(|problems| {
+            // Watch the modules of this config even though it failed: creating a missing
+            // module must trigger the next attempt.
+            self.watched.send_replace(watched_files(&self.config_path, &loaded));
+            ReloadError::Filters {
+                path: self.config_path.clone(),
+                problems,
+            }
+        })?;
+        Ok((loaded, plans))
+    }
+
+    /// Settings bound at start (listen addresses, filter runtime limits) don't change live.
+    fn warn_about_restart_only_settings(&self, loaded: &LoadedConfig) {
+        let config = &loaded.config;
+        if config.server.listen != self.started_with.server.listen || config.admin.listen != self.started_with.admin.listen {
+            tracing::warn!("listen addresses changed in the config: they take effect at the next restart");
+        }
+        if &config.filters != self.runtime.settings() {
+            tracing::warn!("[filters] settings changed in the config: they take effect at the next restart");
+        }
+    }
+
+    /// Whether the watched files differ from what the last reload read.
+    async fn files_changed(&self) -> bool {
+        let files = self.watched.borrow().clone();
+        let now = tokio::task::spawn_blocking(move || fingerprint(&files)).await.ok();
+        let state = self.reload_state.lock().await;
+        now.is_some() && now != state.fingerprint
+    }
+
+    /// Records what the first snapshot was built from, so the watcher can compare.
+    pub(crate) fn record_initial_files(&self, loaded: &LoadedConfig) {
+        let files = watched_files(&self.config_path, loaded);
+        let mut state = self.reload_state.try_lock().expect("nothing else holds the reload lock at start");
+        state.fingerprint = Some(fingerprint(&files));
+        self.watched.send_replace(files);
+    }
+}
+
+/// Reloads whenever the config or one of its modules changes on disk, until `gateway`'s
+/// last other owner drops it (the task then holds the only reference) or the task is aborted.
+pub async fn watch_files(gateway: Arc<Gateway>) {
+    let (mut watcher, mut hints) = match config::FileWatcher::new() {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch files; reload with SIGHUP or /admin/reload");
+            return;
+        }
+    };
+    let mut files: watch::Receiver<Vec<PathBuf>> = gateway.watched.subscribe();
+    watcher.watch_files(files.borrow_and_update().iter().map(PathBuf::as_path));
+    loop {
+        tokio::select! {
+            hint = hints.recv() => {
+                if hint.is_none() {
+                    return;
+                }
+                debounce(&mut hints).await;
+                if gateway.files_changed().await {
+                    gateway.reload(ReloadTrigger::FileChange).await;
+                }
+            }
+            changed = files.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                watcher.watch_files(files.borrow_and_update().iter().map(PathBuf::as_path));
+            }
+        }
+    }
+}
+
+/// Waits until no hint has arrived for [`DEBOUNCE`], so a burst makes one reload.
+async fn debounce(hints: &mut mpsc::Receiver<()>) {
+    while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, hints.recv()).await {}
+}
+
+/// Reloads on every SIGHUP.
+pub async fn reload_on_sighup(gateway: Arc<Gateway>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot handle SIGHUP");
+            return;
+        }
+    };
+    while hups.recv().await.is_some() {
+        gateway.reload(ReloadTrigger::Signal).await;
+    }
+}

@@ -1,0 +1,187 @@
+//! Hot reload with the real binary: every way a config file gets replaced, refusals that keep
+//! the last good config serving, SIGHUP, and the admin endpoint.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::support::{Gateway, Sink, batch, post_signed, with_free_admin_port};
+
+const KEY: &str = "app-key";
+const SECRET: &str = "app-secret";
+
+/// One app with one webhook to `url`.
+fn config(url: &str) -> String {
+    with_free_admin_port(
+        &format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+
+[[apps]]
+id = "app-1"
+key = "{KEY}"
+secret = "{SECRET}"
+
+[[apps.webhooks]]
+url = "{url}"
+event_types = ["channel_occupied"]
+"#
+        ),
+        "switchyard.toml",
+    )
+}
+
+fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn config_hash(status: &Value) -> &str {
+    status["config"]["hash"].as_str().unwrap_or_default()
+}
+
+/// Waits until the gateway runs `text`, then checks an event goes to `expected_path` only.
+fn assert_serves(gateway: &Gateway, sink: &Sink, text: &str, expected_path: &str) {
+    let want = sha256_hex(text);
+    gateway.wait_for_status("the new config", |s| config_hash(s) == want);
+    let body = batch(&[json!({"name": "channel_occupied", "channel": "c"})]);
+    assert_eq!(post_signed(gateway, KEY, SECRET, &body).0, 200);
+    assert_eq!(sink.expect(1)[0].path, expected_path);
+}
+
+fn start(sink: &Sink) -> (Gateway, String) {
+    let text = config(&sink.url("/v1"));
+    let gateway = Gateway::start(&text);
+    (gateway, text)
+}
+
+fn config_file(gateway: &Gateway) -> std::path::PathBuf {
+    gateway.dir.path().join("switchyard.toml")
+}
+
+#[test]
+fn an_edit_in_place_takes_effect() {
+    let sink = Sink::start(SECRET, KEY);
+    let (gateway, v1) = start(&sink);
+    assert_serves(&gateway, &sink, &v1, "/v1");
+    let v2 = config(&sink.url("/v2"));
+    std::fs::write(config_file(&gateway), &v2).unwrap();
+    assert_serves(&gateway, &sink, &v2, "/v2");
+    let status = gateway.status();
+    assert_eq!(status["reload"]["last"]["trigger"], "file_change");
+    assert_eq!(status["reload"]["last"]["ok"], true);
+}
+
+#[test]
+fn a_rename_over_the_file_takes_effect() {
+    let sink = Sink::start(SECRET, KEY);
+    let (gateway, _) = start(&sink);
+    let v2 = config(&sink.url("/v2"));
+    let staged = gateway.dir.path().join(".switchyard.toml.tmp");
+    std::fs::write(&staged, &v2).unwrap();
+    std::fs::rename(&staged, config_file(&gateway)).unwrap();
+    assert_serves(&gateway, &sink, &v2, "/v2");
+}
+
+#[test]
+fn a_kubernetes_configmap_symlink_swap_takes_effect() {
+    // The layout the kubelet writes: file -> ..data/file, ..data -> ..<timestamp>/.
+    let sink = Sink::start(SECRET, KEY);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write_version = |name: &str, text: &str| {
+        std::fs::create_dir(root.join(name)).unwrap();
+        std::fs::write(root.join(name).join("switchyard.toml"), text).unwrap();
+    };
+    let v1 = config(&sink.url("/v1"));
+    write_version("..2026_11_29_v1", &v1);
+    std::os::unix::fs::symlink("..2026_11_29_v1", root.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/switchyard.toml", root.join("switchyard.toml")).unwrap();
+    let path = root.join("switchyard.toml");
+    let gateway = Gateway::start_at(&path, dir, &[]);
+    let root = gateway.dir.path();
+    assert_serves(&gateway, &sink, &v1, "/v1");
+
+    let v2 = config(&sink.url("/v2"));
+    std::fs::create_dir(root.join("..2026_11_29_v2")).unwrap();
+    std::fs::write(root.join("..2026_11_29_v2/switchyard.toml"), &v2).unwrap();
+    std::os::unix::fs::symlink("..2026_11_29_v2", root.join("..data_tmp")).unwrap();
+    std::fs::rename(root.join("..data_tmp"), root.join("..data")).unwrap();
+    std::fs::remove_dir_all(root.join("..2026_11_29_v1")).unwrap();
+    assert_serves(&gateway, &sink, &v2, "/v2");
+}
+
+#[test]
+fn a_delete_then_create_takes_effect() {
+    let sink = Sink::start(SECRET, KEY);
+    let (gateway, _) = start(&sink);
+    std::fs::remove_file(config_file(&gateway)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let v2 = config(&sink.url("/v2"));
+    std::fs::write(config_file(&gateway), &v2).unwrap();
+    assert_serves(&gateway, &sink, &v2, "/v2");
+}
+
+#[test]
+fn a_broken_config_is_refused_and_the_last_good_one_keeps_serving() {
+    let sink = Sink::start(SECRET, KEY);
+    let (gateway, v1) = start(&sink);
+    let broken = v1.replace("channel_occupied", "channel_ocupied");
+    std::fs::write(config_file(&gateway), &broken).unwrap();
+    let status = gateway.wait_for_status("the refused reload", |s| s["reload"]["failed"] == 1);
+    let error = status["reload"]["last"]["error"].as_str().unwrap();
+    assert!(error.contains("apps[0].webhooks[0].event_types[0]"), "{error}");
+    assert!(error.contains("switchyard.toml"), "the error names the file: {error}");
+    assert_eq!(config_hash(&status), sha256_hex(&v1), "still running the good config");
+    assert_serves(&gateway, &sink, &v1, "/v1");
+
+    // Not even TOML: same.
+    std::fs::write(config_file(&gateway), "[[apps]\nid = ").unwrap();
+    gateway.wait_for_status("the second refused reload", |s| s["reload"]["failed"] == 2);
+    assert_serves(&gateway, &sink, &v1, "/v1");
+
+    // The next good write is picked up normally.
+    let v2 = config(&sink.url("/v2"));
+    std::fs::write(config_file(&gateway), &v2).unwrap();
+    assert_serves(&gateway, &sink, &v2, "/v2");
+    let metrics = reqwest::blocking::get(gateway.url("/metrics")).unwrap().text().unwrap();
+    assert!(metrics.contains("switchyard_reloads_total{outcome=\"failed\"} 2"), "{metrics}");
+}
+
+#[test]
+fn sighup_reloads() {
+    let sink = Sink::start(SECRET, KEY);
+    let (gateway, _) = start(&sink);
+    gateway.signal("HUP");
+    let status = gateway.wait_for_status("the SIGHUP reload", |s| s["reload"]["succeeded"] == 1);
+    assert_eq!(status["reload"]["last"]["trigger"], "signal");
+}
+
+#[test]
+fn the_admin_endpoints_need_their_token_and_are_not_public() {
+    let sink = Sink::start(SECRET, KEY);
+    let admin = "[admin]\nlisten = \"127.0.0.1:0\"\n";
+    let text = config(&sink.url("/v1")).replacen(admin, &format!("{admin}token = \"s3cr3t-t0ken\"\n"), 1);
+    let gateway = Gateway::start(&text);
+    let client = reqwest::blocking::Client::new();
+    let reload = |token: Option<&str>| {
+        let mut request = client.post(gateway.admin_url("/admin/reload"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().unwrap()
+    };
+    assert_eq!(reload(None).status(), 401);
+    assert_eq!(reload(Some("wrong")).status(), 401);
+    assert_eq!(client.get(gateway.admin_url("/status")).send().unwrap().status(), 401);
+    let ok = reload(Some("s3cr3t-t0ken"));
+    assert_eq!(ok.status(), 200);
+    let outcome: Value = serde_json::from_str(&ok.text().unwrap()).unwrap();
+    assert_eq!(outcome["trigger"], "admin");
+    assert_eq!(outcome["ok"], true);
+    let status = client.get(gateway.admin_url("/status")).bearer_auth("s3cr3t-t0ken").send().unwrap();
+    assert_eq!(status.status(), 200);
+    assert!(!status.text().unwrap().contains("s3cr3t-t0ken"), "the token is never shown");
+    // Nothing of the admin API on the public listener.
+    assert_eq!(client.get(gateway.url("/status")).send().unwrap().status(), 404);
+    assert_eq!(client.post(gateway.url("/admin/reload")).send().unwrap().status(), 404);
+}
