@@ -1,0 +1,39 @@
+//! What a filter is told besides the events.
+
+/// The app and webhook a batch is being decided for: one module may serve several webhooks.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Context {
+    app_id: String,
+    webhook_id: String,
+    webhook_target: String,
+}
+
+impl Context {
+    /// A context, e.g. for a test.
+    pub fn new(
+        app_id: impl Into<String>,
+        webhook_id: impl Into<String>,
+        webhook_target: impl Into<String>,
+    ) -> Self {
+        Self {
+            app_id: app_id.into(),
+            webhook_id: webhook_id.into(),
+            webhook_target: webhook_target.into(),
+        }
+    }
+
+    /// The app the events belong to.
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// The webhook's stable id from the gateway's config.
+    pub fn webhook_id(&self) -> &str {
+        &self.webhook_id
+    }
+
+    /// Where the webhook delivers, as configured (a URL, or its Lambda function).
+    pub fn webhook_target(&self) -> &str {
+        &self.webhook_target
+    }
+}
