@@ -7,10 +7,12 @@
 
 mod headers;
 mod http;
+mod lambda;
 mod payload;
 
 pub use headers::{USER_AGENT, delivery_headers};
 pub use http::HttpSender;
+pub use lambda::{FALLBACK_REGION, LambdaError, LambdaSender, invocation_payload};
 pub use payload::{SignedPayload, build, now_ms};
 
 use crate::config::{App, Target, Webhook};
@@ -26,8 +28,8 @@ pub enum DeliveryError {
     Connect(#[source] reqwest::Error),
     #[error("request failed: {0}")]
     Request(#[source] reqwest::Error),
-    #[error("Lambda delivery is not available in this build")]
-    LambdaUnavailable,
+    #[error(transparent)]
+    Lambda(#[from] LambdaError),
 }
 
 impl DeliveryError {
@@ -46,19 +48,32 @@ impl DeliveryError {
 #[derive(Debug, Clone)]
 pub struct Deliverer {
     http: HttpSender,
+    lambda: LambdaSender,
 }
 
 impl Deliverer {
-    pub fn new(http: HttpSender) -> Self {
-        Self { http }
+    /// Sends over `http`'s connection pool and `lambda`'s client cache; both are shared by
+    /// every clone, so a reload or a new task never rebuilds them.
+    pub fn new(http: HttpSender, lambda: LambdaSender) -> Self {
+        Self { http, lambda }
     }
 
     /// Delivers one payload to `webhook` of `app`.
-    pub async fn deliver(&self, app: &App, webhook: &Webhook, payload: &SignedPayload) -> Result<(), DeliveryError> {
+    pub async fn deliver(
+        &self,
+        app: &App,
+        webhook: &Webhook,
+        payload: &SignedPayload,
+    ) -> Result<(), DeliveryError> {
         let headers = delivery_headers(webhook, &app.key, payload);
         match &webhook.target {
             Target::Http(url) => self.http.send(url, &headers, payload).await.map(drop),
-            Target::Lambda(_) => Err(DeliveryError::LambdaUnavailable),
+            Target::Lambda(target) => self
+                .lambda
+                .send(target, &headers, payload)
+                .await
+                .map(drop)
+                .map_err(Into::into),
         }
     }
 }

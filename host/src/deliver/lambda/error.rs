@@ -1,0 +1,180 @@
+//! Why an invocation failed, classified for the retry policy: throttling, 5xx, timeouts,
+//! connection failures and a handler that threw may succeed later (a function error is the
+//! Lambda form of a receiver's HTTP 500); a missing function or a refused request will not.
+
+use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::operation::invoke::InvokeError;
+
+/// A failed Lambda invocation. Never carries credentials: only the function, the region and
+/// what the service or the function answered.
+#[derive(Debug, thiserror::Error)]
+pub enum LambdaError {
+    #[error("Lambda function `{function}` not found in region {region}: {message}")]
+    FunctionNotFound {
+        function: String,
+        region: String,
+        message: String,
+    },
+    /// The function ran and failed (`X-Amz-Function-Error`); `payload` is its error.
+    #[error("Lambda function `{function}` failed ({kind}): {payload}")]
+    FunctionError {
+        function: String,
+        kind: String,
+        payload: String,
+    },
+    #[error("Lambda throttled the invocation of `{function}` (HTTP {status}): {message}")]
+    Throttled {
+        function: String,
+        status: u16,
+        message: String,
+    },
+    #[error("Lambda refused the invocation of `{function}` (HTTP {status}, {code}): {message}")]
+    Service {
+        function: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("invocation of `{function}` timed out after {timeout_ms} ms")]
+    Timeout { function: String, timeout_ms: u64 },
+    /// No answer: connection refused or reset, DNS, TLS.
+    #[error("could not reach Lambda for `{function}`: {reason}")]
+    Unreachable {
+        function: String,
+        reason: String,
+        retryable: bool,
+    },
+    /// The request could not be built or signed (no credentials found, bad parameter).
+    #[error("cannot invoke `{function}`: {reason}")]
+    Request { function: String, reason: String },
+}
+
+impl LambdaError {
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Throttled { .. } | Self::Timeout { .. } | Self::FunctionError { .. } => true,
+            Self::Service { status, .. } => *status >= 500,
+            Self::Unreachable { retryable, .. } => *retryable,
+            Self::FunctionNotFound { .. } | Self::Request { .. } => false,
+        }
+    }
+
+    /// Classifies an SDK error for `function`.
+    pub(super) fn from_sdk(
+        e: SdkError<InvokeError>,
+        function: &str,
+        region: &str,
+        timeout_ms: u64,
+    ) -> Self {
+        let function = function.to_owned();
+        // The whole chain of causes, for errors that have no better description.
+        let context = DisplayErrorContext(&e).to_string();
+        match e {
+            SdkError::TimeoutError(_) => Self::Timeout {
+                function,
+                timeout_ms,
+            },
+            SdkError::DispatchFailure(failure) => {
+                let retryable = failure.is_io() || failure.is_timeout() || failure.is_other();
+                Self::Unreachable {
+                    function,
+                    reason: context,
+                    retryable,
+                }
+            }
+            SdkError::ServiceError(service) => {
+                let status = service.raw().status().as_u16();
+                let err = service.into_err();
+                let message = err.message().unwrap_or("no message").to_owned();
+                let code = err.code().unwrap_or("unknown error").to_owned();
+                match err {
+                    InvokeError::ResourceNotFoundException(_) => Self::FunctionNotFound {
+                        function,
+                        region: region.to_owned(),
+                        message,
+                    },
+                    InvokeError::TooManyRequestsException(_)
+                    | InvokeError::Ec2ThrottledException(_) => Self::Throttled {
+                        function,
+                        status,
+                        message,
+                    },
+                    _ if status == 429 => Self::Throttled {
+                        function,
+                        status,
+                        message,
+                    },
+                    _ => Self::Service {
+                        function,
+                        status,
+                        code,
+                        message,
+                    },
+                }
+            }
+            // An answer the SDK could not parse: classify by the HTTP status alone.
+            SdkError::ResponseError(response) => {
+                let status = response.raw().status().as_u16();
+                Self::Service {
+                    function,
+                    status,
+                    code: "unparseable response".into(),
+                    message: context,
+                }
+            }
+            _ => Self::Request {
+                function,
+                reason: context,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(status: u16) -> LambdaError {
+        LambdaError::Service {
+            function: "f".into(),
+            status,
+            code: "X".into(),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn server_errors_throttling_timeouts_and_thrown_handlers_are_retryable_client_errors_are_not() {
+        assert!(service(500).is_retryable());
+        assert!(service(502).is_retryable());
+        assert!(!service(400).is_retryable());
+        assert!(!service(403).is_retryable());
+        let throttled = LambdaError::Throttled {
+            function: "f".into(),
+            status: 429,
+            message: "slow down".into(),
+        };
+        assert!(throttled.is_retryable());
+        assert!(
+            LambdaError::Timeout {
+                function: "f".into(),
+                timeout_ms: 1
+            }
+            .is_retryable()
+        );
+        let thrown = LambdaError::FunctionError {
+            function: "f".into(),
+            kind: "Unhandled".into(),
+            payload: "Error: boom".into(),
+        };
+        assert!(thrown.is_retryable(), "like a receiver's 500");
+        let missing = LambdaError::FunctionNotFound {
+            function: "nope".into(),
+            region: "us-east-1".into(),
+            message: "Function not found".into(),
+        };
+        assert!(!missing.is_retryable());
+        assert!(missing.to_string().contains("`nope`"), "{missing}");
+    }
+}
