@@ -25,15 +25,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
             public: bind(listen).await?,
             admin: bind(admin_listen).await?,
         };
-        let addr = listeners.public.local_addr()?;
-        let admin = listeners.admin.local_addr()?;
-        tracing::info!(
-            %addr,
-            %admin,
-            ready_ms = started.elapsed().as_millis() as u64,
-            "listening; send webhooks to http://{addr}/ingest/pusher"
-        );
-        gateway::serve(gateway, listeners, shutdown_signal()).await?;
+        gateway::serve(gateway, listeners, started, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
 }

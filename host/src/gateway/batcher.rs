@@ -39,7 +39,12 @@ impl Batcher {
     }
 }
 
-async fn run(mut rx: mpsc::Receiver<Vec<Event>>, plan: Arc<AppPlan>, batching: Batching, dispatcher: Dispatcher) {
+async fn run(
+    mut rx: mpsc::Receiver<Vec<Event>>,
+    plan: Arc<AppPlan>,
+    batching: Batching,
+    dispatcher: Dispatcher,
+) {
     while let Some(first) = rx.recv().await {
         let mut pending = first;
         let deadline = Instant::now() + batching.window;

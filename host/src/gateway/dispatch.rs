@@ -39,7 +39,8 @@ impl Dispatcher {
     pub fn dispatch(&self, plan: Arc<AppPlan>, events: Vec<Event>) {
         let this = self.clone();
         let span = tracing::info_span!("dispatch", app = %plan.app.id, events = events.len());
-        self.tasks.spawn(async move { this.route_and_deliver(plan, events).await }.instrument(span));
+        self.tasks
+            .spawn(async move { this.route_and_deliver(plan, events).await }.instrument(span));
     }
 
     async fn route_and_deliver(&self, plan: Arc<AppPlan>, events: Vec<Event>) {
@@ -59,7 +60,10 @@ impl Dispatcher {
         for Routed { webhook, outcome } in routed {
             let route = &plan.webhooks[webhook];
             if !outcome.dead_lettered.is_empty() {
-                add(&self.metrics.events_dead_lettered, outcome.dead_lettered.len() as u64);
+                add(
+                    &self.metrics.events_dead_lettered,
+                    outcome.dead_lettered.len() as u64,
+                );
                 for event in &outcome.dead_lettered {
                     let mut json = Vec::new();
                     event.write_json(&mut json);
@@ -74,7 +78,11 @@ impl Dispatcher {
             if outcome.delivered.is_empty() {
                 continue;
             }
-            let payload = deliver::build(&outcome.delivered, deliver::now_ms(), plan.app.secret.expose());
+            let payload = deliver::build(
+                &outcome.delivered,
+                deliver::now_ms(),
+                plan.app.secret.expose(),
+            );
             self.spawn_delivery(plan.clone(), webhook, payload);
         }
     }
@@ -87,7 +95,11 @@ impl Dispatcher {
                 let route = &plan.webhooks[webhook];
                 // The semaphore is never closed, so acquiring only waits.
                 let _permit = route.in_flight.clone().acquire_owned().await;
-                match this.deliverer.deliver(&plan.app, &route.webhook, &payload).await {
+                match this
+                    .deliverer
+                    .deliver(&plan.app, &route.webhook, &payload)
+                    .await
+                {
                     Ok(()) => {
                         inc(&this.metrics.deliveries_succeeded);
                         add(&this.metrics.events_delivered, payload.event_count as u64);

@@ -13,7 +13,7 @@ mod snapshot;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, Guard};
 use tokio::net::TcpListener;
@@ -128,14 +128,15 @@ pub struct Listeners {
 }
 
 /// Serves until `shutdown` completes, reloading on file changes and SIGHUP, then drains.
+/// Logs `listening` (with `ready_ms` since `started`) once everything is in place.
 pub async fn serve(
     gateway: Arc<Gateway>,
     listeners: Listeners,
+    started: Instant,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stop = CancellationToken::new();
-    let background = [
-        tokio::spawn(reload::watch_files(gateway.clone())),
+    let mut background = vec![
         tokio::spawn(reload::reload_on_sighup(gateway.clone())),
         tokio::spawn({
             let stop = stop.clone();
@@ -145,6 +146,20 @@ pub async fn serve(
             }
         }),
     ];
+    if let Some((watcher, hints)) = reload::start_watching(&gateway) {
+        background.push(tokio::spawn(reload::watch_files(
+            gateway.clone(),
+            watcher,
+            hints,
+        )));
+    }
+    let addr = listeners.public.local_addr()?;
+    tracing::info!(
+        %addr,
+        admin = %listeners.admin.local_addr()?,
+        ready_ms = started.elapsed().as_millis() as u64,
+        "listening; send webhooks to http://{addr}/ingest/pusher"
+    );
     let public = axum::serve(listeners.public, crate::ingest::router(gateway.clone()))
         .with_graceful_shutdown(stop.clone().cancelled_owned());
     let admin = axum::serve(listeners.admin, crate::admin::router(gateway.clone()))
@@ -157,7 +172,10 @@ pub async fn serve(
     if gateway.drain(DRAIN_GRACE).await {
         tracing::info!("drained");
     } else {
-        tracing::warn!(grace_secs = DRAIN_GRACE.as_secs(), "deliveries still in flight after the grace period were abandoned");
+        tracing::warn!(
+            grace_secs = DRAIN_GRACE.as_secs(),
+            "deliveries still in flight after the grace period were abandoned"
+        );
     }
     Ok(())
 }

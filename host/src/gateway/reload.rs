@@ -49,7 +49,10 @@ pub enum ReloadError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("config {path} has {} filter problem(s):\n{}", .problems.len(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-    Filters { path: PathBuf, problems: Vec<Finding> },
+    Filters {
+        path: PathBuf,
+        problems: Vec<Finding>,
+    },
     #[error("the reload task failed: {0}")]
     Task(String),
 }
@@ -66,7 +69,10 @@ pub(crate) struct ReloadState {
 fn watched_files(config_path: &Path, loaded: &LoadedConfig) -> Vec<PathBuf> {
     let mut files = vec![config_path.to_owned()];
     for app in &loaded.config.apps {
-        let specs = app.filters.iter().chain(app.webhooks.iter().flat_map(|w| &w.filters));
+        let specs = app
+            .filters
+            .iter()
+            .chain(app.webhooks.iter().flat_map(|w| &w.filters));
         files.extend(specs.map(|s| s.module.clone()));
     }
     files.sort();
@@ -91,7 +97,10 @@ fn fingerprint(files: &[PathBuf]) -> [u8; 32] {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
 }
 
 impl Gateway {
@@ -143,7 +152,8 @@ impl Gateway {
         let plans = compile_plans(&loaded.config, &self.runtime).map_err(|problems| {
             // Watch the modules of this config even though it failed: creating a missing
             // module must trigger the next attempt.
-            self.watched.send_replace(watched_files(&self.config_path, &loaded));
+            self.watched
+                .send_replace(watched_files(&self.config_path, &loaded));
             ReloadError::Filters {
                 path: self.config_path.clone(),
                 problems,
@@ -155,18 +165,26 @@ impl Gateway {
     /// Settings bound at start (listen addresses, filter runtime limits) don't change live.
     fn warn_about_restart_only_settings(&self, loaded: &LoadedConfig) {
         let config = &loaded.config;
-        if config.server.listen != self.started_with.server.listen || config.admin.listen != self.started_with.admin.listen {
-            tracing::warn!("listen addresses changed in the config: they take effect at the next restart");
+        if config.server.listen != self.started_with.server.listen
+            || config.admin.listen != self.started_with.admin.listen
+        {
+            tracing::warn!(
+                "listen addresses changed in the config: they take effect at the next restart"
+            );
         }
         if &config.filters != self.runtime.settings() {
-            tracing::warn!("[filters] settings changed in the config: they take effect at the next restart");
+            tracing::warn!(
+                "[filters] settings changed in the config: they take effect at the next restart"
+            );
         }
     }
 
     /// Whether the watched files differ from what the last reload read.
     async fn files_changed(&self) -> bool {
         let files = self.watched.borrow().clone();
-        let now = tokio::task::spawn_blocking(move || fingerprint(&files)).await.ok();
+        let now = tokio::task::spawn_blocking(move || fingerprint(&files))
+            .await
+            .ok();
         let state = self.reload_state.lock().await;
         now.is_some() && now != state.fingerprint
     }
@@ -174,24 +192,39 @@ impl Gateway {
     /// Records what the first snapshot was built from, so the watcher can compare.
     pub(crate) fn record_initial_files(&self, loaded: &LoadedConfig) {
         let files = watched_files(&self.config_path, loaded);
-        let mut state = self.reload_state.try_lock().expect("nothing else holds the reload lock at start");
+        let mut state = self
+            .reload_state
+            .try_lock()
+            .expect("nothing else holds the reload lock at start");
         state.fingerprint = Some(fingerprint(&files));
         self.watched.send_replace(files);
     }
 }
 
-/// Reloads whenever the config or one of its modules changes on disk, until `gateway`'s
-/// last other owner drops it (the task then holds the only reference) or the task is aborted.
-pub async fn watch_files(gateway: Arc<Gateway>) {
-    let (mut watcher, mut hints) = match config::FileWatcher::new() {
-        Ok(w) => w,
+/// Starts watching the files the current config depends on. Done before the gateway says
+/// it is ready, so no change made after that is missed.
+pub fn start_watching(gateway: &Gateway) -> Option<(config::FileWatcher, mpsc::Receiver<()>)> {
+    match config::FileWatcher::new() {
+        Ok((mut watcher, hints)) => {
+            watcher.watch_files(gateway.watched.borrow().iter().map(PathBuf::as_path));
+            Some((watcher, hints))
+        }
         Err(e) => {
             tracing::error!(error = %e, "cannot watch files; reload with SIGHUP or /admin/reload");
-            return;
+            None
         }
-    };
+    }
+}
+
+/// Reloads whenever the config or one of its modules changes on disk, and keeps the watched
+/// set equal to what the current config depends on. Runs until aborted.
+pub async fn watch_files(
+    gateway: Arc<Gateway>,
+    mut watcher: config::FileWatcher,
+    mut hints: mpsc::Receiver<()>,
+) {
     let mut files: watch::Receiver<Vec<PathBuf>> = gateway.watched.subscribe();
-    watcher.watch_files(files.borrow_and_update().iter().map(PathBuf::as_path));
+    files.mark_unchanged();
     loop {
         tokio::select! {
             hint = hints.recv() => {

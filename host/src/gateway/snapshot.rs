@@ -8,8 +8,8 @@ use std::time::SystemTime;
 
 use tokio::sync::Semaphore;
 
-use super::batcher::{Batcher, BatcherClosed};
 use super::Dispatcher;
+use super::batcher::{Batcher, BatcherClosed};
 use crate::config::{Config, ConfigSource, Finding};
 use crate::event::Event;
 use crate::filter::{FilterChain, FilterContext, FilterRuntime, FilterSpec};
@@ -91,7 +91,10 @@ impl Snapshot {
 
 /// Compiles every app's routes: loads each filter (compile or cache, instantiate, `init`).
 /// Problems name the filter's config path and the reason; all are reported at once.
-pub fn compile_plans(config: &Config, runtime: &FilterRuntime) -> Result<Vec<AppPlan>, Vec<Finding>> {
+pub fn compile_plans(
+    config: &Config,
+    runtime: &FilterRuntime,
+) -> Result<Vec<AppPlan>, Vec<Finding>> {
     let mut problems = Vec::new();
     let mut load = |path: String, spec: &FilterSpec| match runtime.load(spec) {
         Ok(filter) => Some(filter),
@@ -130,5 +133,9 @@ pub fn compile_plans(config: &Config, runtime: &FilterRuntime) -> Result<Vec<App
             webhooks,
         });
     }
-    if problems.is_empty() { Ok(plans) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(plans)
+    } else {
+        Err(problems)
+    }
 }
