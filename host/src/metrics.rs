@@ -50,10 +50,17 @@ impl Metrics {
                 ("{outcome=\"unauthorized\"}", get(&self.ingest_unauthorized)),
                 ("{outcome=\"malformed\"}", get(&self.ingest_malformed)),
                 ("{outcome=\"too_large\"}", get(&self.ingest_too_large)),
-                ("{outcome=\"wrong_content_type\"}", get(&self.ingest_wrong_content_type)),
+                (
+                    "{outcome=\"wrong_content_type\"}",
+                    get(&self.ingest_wrong_content_type),
+                ),
             ],
         );
-        family("switchyard_events_received_total", "Events in accepted batches.", &[("", get(&self.events_received))]);
+        family(
+            "switchyard_events_received_total",
+            "Events in accepted batches.",
+            &[("", get(&self.events_received))],
+        );
         family(
             "switchyard_deliveries_total",
             "Payloads sent to webhooks, by outcome.",
@@ -62,13 +69,21 @@ impl Metrics {
                 ("{outcome=\"failed\"}", get(&self.deliveries_failed)),
             ],
         );
-        family("switchyard_events_delivered_total", "Events in successful deliveries.", &[("", get(&self.events_delivered))]);
+        family(
+            "switchyard_events_delivered_total",
+            "Events in successful deliveries.",
+            &[("", get(&self.events_delivered))],
+        );
         family(
             "switchyard_events_dead_lettered_total",
             "Events set aside by a failing filter with on_error = dead_letter.",
             &[("", get(&self.events_dead_lettered))],
         );
-        family("switchyard_filter_failures_total", "Filter calls that trapped, timed out or ran out of memory.", &[("", get(&self.filter_failures))]);
+        family(
+            "switchyard_filter_failures_total",
+            "Filter calls that trapped, timed out or ran out of memory.",
+            &[("", get(&self.filter_failures))],
+        );
         family(
             "switchyard_reloads_total",
             "Config reloads, by outcome.",

@@ -35,7 +35,10 @@ mod tests {
     fn matches_a_known_hmac_sha256_vector() {
         // RFC 4231 test case 2.
         let sig = sign("Jefe", b"what do ya want for nothing?");
-        assert_eq!(sig, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            sig,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 
     #[test]

@@ -49,14 +49,28 @@ fn check_reports_every_problem_with_its_path() {
 
 #[test]
 fn check_accepts_the_example_configs_and_reports_ignored_soketi_fields() {
-    let (code, out) = run_cli(&["check", "--config", repo_root().join("config/switchyard.toml").to_str().unwrap()]);
+    let (code, out) = run_cli(&[
+        "check",
+        "--config",
+        repo_root().join("config/switchyard.toml").to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("ok"), "{out}");
 
-    let (code, out) = run_cli(&["check", "--config", repo_root().join("config/soketi-app.json").to_str().unwrap()]);
+    let (code, out) = run_cli(&[
+        "check",
+        "--config",
+        repo_root().join("config/soketi-app.json").to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("warning: apps[0].maxConnections: ignored"), "{out}");
-    assert!(out.contains("warning: apps[0].enableClientMessages: ignored"), "{out}");
+    assert!(
+        out.contains("warning: apps[0].maxConnections: ignored"),
+        "{out}"
+    );
+    assert!(
+        out.contains("warning: apps[0].enableClientMessages: ignored"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -82,9 +96,23 @@ event_types = ["client_event"]
     let config_path = gateway.dir.path().join("switchyard.toml");
     let ingest = gateway.url("/ingest/pusher");
     let (code, out) = run_cli(&[
-        "send", "--config", config_path.to_str().unwrap(), "--app", "app-1", "--event", "client_event",
-        "--channel", "private-chat", "--client-event", "client-typing", "--data", "{\"typing\":true}",
-        "--user-id", "7", "--to", &ingest,
+        "send",
+        "--config",
+        config_path.to_str().unwrap(),
+        "--app",
+        "app-1",
+        "--event",
+        "client_event",
+        "--channel",
+        "private-chat",
+        "--client-event",
+        "client-typing",
+        "--data",
+        "{\"typing\":true}",
+        "--user-id",
+        "7",
+        "--to",
+        &ingest,
     ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("200"), "{out}");
@@ -96,7 +124,17 @@ event_types = ["client_event"]
     assert_eq!(got[0].js_signature_ok, Some(true));
     sink.assert_quiet(Duration::from_millis(200));
 
-    let (code, out) = run_cli(&["send", "--config", config_path.to_str().unwrap(), "--app", "nope", "--event", "client_event", "--channel", "c"]);
+    let (code, out) = run_cli(&[
+        "send",
+        "--config",
+        config_path.to_str().unwrap(),
+        "--app",
+        "nope",
+        "--event",
+        "client_event",
+        "--channel",
+        "c",
+    ]);
     assert_ne!(code, 0);
     assert!(out.contains("no app `nope`"), "{out}");
 }

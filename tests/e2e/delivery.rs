@@ -78,21 +78,50 @@ headers = {{ "X-Tenant" = "acme", "User-Agent" = "custom-agent" }}
     assert_eq!(rooms.path, "/rooms");
     assert_eq!(
         rooms.event_names(),
-        [("channel_occupied".into(), "presence-lobby-room".into()), ("channel_vacated".into(), "presence-lobby-room".into())]
+        [
+            ("channel_occupied".into(), "presence-lobby-room".into()),
+            ("channel_vacated".into(), "presence-lobby-room".into())
+        ]
     );
-    assert_eq!(members.event_names(), [("member_added".to_string(), "presence-lobby-room".to_string())]);
-    assert_eq!(clients.event_names(), [("client_event".to_string(), "private-chat".to_string())]);
+    assert_eq!(
+        members.event_names(),
+        [(
+            "member_added".to_string(),
+            "presence-lobby-room".to_string()
+        )]
+    );
+    assert_eq!(
+        clients.event_names(),
+        [("client_event".to_string(), "private-chat".to_string())]
+    );
 
     // Unknown fields arrive as they came; numbers and key order as JavaScript would write them.
     let client_event = &clients.json()["events"][0];
     assert_eq!(client_event["socket_id"], "1.2");
     let body = String::from_utf8(clients.body.clone()).unwrap();
-    assert!(body.contains(r#""future_field":{"1":"a","2":"b","z":[1,0.1,100000000000000000000]}"#), "{body}");
+    assert!(
+        body.contains(r#""future_field":{"1":"a","2":"b","z":[1,0.1,100000000000000000000]}"#),
+        "{body}"
+    );
 
     for delivery in [&rooms, &members, &clients] {
-        assert!(switchyard::signature::verify(SECRET, &delivery.body, delivery.header("x-pusher-signature")));
-        assert_eq!(delivery.js_signature_ok, Some(true), "JS receiver's check failed for {}", delivery.path);
-        assert_eq!(delivery.pusher_sdk_valid, Some(true), "Pusher Node SDK refused {}", delivery.path);
+        assert!(switchyard::signature::verify(
+            SECRET,
+            &delivery.body,
+            delivery.header("x-pusher-signature")
+        ));
+        assert_eq!(
+            delivery.js_signature_ok,
+            Some(true),
+            "JS receiver's check failed for {}",
+            delivery.path
+        );
+        assert_eq!(
+            delivery.pusher_sdk_valid,
+            Some(true),
+            "Pusher Node SDK refused {}",
+            delivery.path
+        );
         assert_eq!(delivery.header("x-pusher-key"), KEY);
         assert_eq!(delivery.header("content-type"), "application/json");
         assert_eq!(delivery.header("accept"), "application/json");
@@ -103,7 +132,11 @@ headers = {{ "X-Tenant" = "acme", "User-Agent" = "custom-agent" }}
     }
     assert!(rooms.header("user-agent").starts_with("Switchyard/"));
     assert_eq!(clients.header("x-tenant"), "acme");
-    assert_eq!(clients.header("user-agent"), "custom-agent", "a custom header replaces the default, once");
+    assert_eq!(
+        clients.header("user-agent"),
+        "custom-agent",
+        "a custom header replaces the default, once"
+    );
 
     let verdicts = python_pusher_validate(KEY, SECRET, &[rooms, members, clients]);
     assert_eq!(verdicts, ["valid", "valid", "valid"], "Pusher's Python SDK");
@@ -127,21 +160,31 @@ event_types = ["channel_occupied"]
         good = sink.url("/good"),
     ));
     let gateway = Gateway::start(&config);
-    let (status, _) = post_signed(&gateway, KEY, SECRET, &batch(&[json!({"name": "channel_occupied", "channel": "c"})]));
+    let (status, _) = post_signed(
+        &gateway,
+        KEY,
+        SECRET,
+        &batch(&[json!({"name": "channel_occupied", "channel": "c"})]),
+    );
     assert_eq!(status, 200);
     let mut got: Vec<String> = sink.expect(2).into_iter().map(|r| r.path).collect();
     got.sort();
     assert_eq!(got, ["/good", "/status/503"]);
     let line = gateway.wait_for_log(&["delivery failed", "503"]);
-    assert!(line.contains("broken"), "the failure names the webhook: {line}");
+    assert!(
+        line.contains("broken"),
+        "the failure names the webhook: {line}"
+    );
 }
 
 #[test]
 fn a_slow_endpoint_does_not_hold_back_another_webhook() {
     let sink = Sink::start(SECRET, KEY);
     let settings = "[delivery]\nmax_in_flight_per_webhook = 1\n";
-    let config = config_with(settings, &format!(
-        r#"
+    let config = config_with(
+        settings,
+        &format!(
+            r#"
 [[apps.webhooks]]
 url = "{slow}"
 event_types = ["channel_occupied"]
@@ -150,9 +193,10 @@ event_types = ["channel_occupied"]
 url = "{fast}"
 event_types = ["channel_occupied"]
 "#,
-        slow = sink.url("/slow/1000"),
-        fast = sink.url("/fast"),
-    ));
+            slow = sink.url("/slow/1000"),
+            fast = sink.url("/fast"),
+        ),
+    );
     let gateway = Gateway::start(&config);
     for i in 0..5 {
         let body = batch(&[json!({"name": "channel_occupied", "channel": format!("c{i}")})]);
@@ -161,7 +205,10 @@ event_types = ["channel_occupied"]
     // The slow webhook takes one delivery at a time; the fast one must not queue behind it.
     let first_five: Vec<String> = sink.expect(5).into_iter().map(|r| r.path).collect();
     let slow_done = first_five.iter().filter(|p| p.starts_with("/slow")).count();
-    assert!(slow_done <= 1, "fast deliveries waited for slow ones: {first_five:?}");
+    assert!(
+        slow_done <= 1,
+        "fast deliveries waited for slow ones: {first_five:?}"
+    );
     // Everything still arrives.
     sink.expect(5);
 }
@@ -199,14 +246,25 @@ event_types = ["channel_occupied"]
     let event = |c: &str| batch(&[json!({"name": "channel_occupied", "channel": c})]);
     for c in ["a", "b", "c"] {
         assert_eq!(post_signed(&gateway, KEY, SECRET, &event(c)).0, 200);
-        assert_eq!(post_signed(&gateway, "key-two", "secret-two", &event(c)).0, 200);
+        assert_eq!(
+            post_signed(&gateway, "key-two", "secret-two", &event(c)).0,
+            200
+        );
     }
     let got = sink.expect(3);
     sink.assert_quiet(Duration::from_millis(600));
     let one: Vec<_> = got.iter().filter(|r| r.path == "/one").collect();
-    let mut two: Vec<_> = got.iter().filter(|r| r.path == "/two").map(|r| r.event_names().len()).collect();
+    let mut two: Vec<_> = got
+        .iter()
+        .filter(|r| r.path == "/two")
+        .map(|r| r.event_names().len())
+        .collect();
     two.sort();
     assert_eq!(one.len(), 1, "app one's three events arrive as one payload");
     assert_eq!(one[0].event_names().len(), 3);
-    assert_eq!(two, [1, 2], "app two's max_events = 2 splits its three events");
+    assert_eq!(
+        two,
+        [1, 2],
+        "app two's max_events = 2 splits its three events"
+    );
 }

@@ -38,18 +38,52 @@ fn refusals_have_clear_statuses_and_deliver_nothing() {
     let zero_sig = "0".repeat(64);
 
     let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
-        ("unknown key", vec![("X-Pusher-Key", "nope"), ("X-Pusher-Signature", &good_sig)], good.clone().into(), 401, "unknown app key"),
-        ("missing key", vec![("X-Pusher-Signature", &good_sig)], good.clone().into(), 401, "X-Pusher-Key"),
-        ("bad signature", vec![("X-Pusher-Key", KEY), ("X-Pusher-Signature", &zero_sig)], good.clone().into(), 401, "X-Pusher-Signature"),
-        ("missing signature", vec![("X-Pusher-Key", KEY)], good.clone().into(), 401, "X-Pusher-Signature"),
+        (
+            "unknown key",
+            vec![("X-Pusher-Key", "nope"), ("X-Pusher-Signature", &good_sig)],
+            good.clone().into(),
+            401,
+            "unknown app key",
+        ),
+        (
+            "missing key",
+            vec![("X-Pusher-Signature", &good_sig)],
+            good.clone().into(),
+            401,
+            "X-Pusher-Key",
+        ),
+        (
+            "bad signature",
+            vec![("X-Pusher-Key", KEY), ("X-Pusher-Signature", &zero_sig)],
+            good.clone().into(),
+            401,
+            "X-Pusher-Signature",
+        ),
+        (
+            "missing signature",
+            vec![("X-Pusher-Key", KEY)],
+            good.clone().into(),
+            401,
+            "X-Pusher-Signature",
+        ),
         (
             "wrong content type",
-            vec![("X-Pusher-Key", KEY), ("X-Pusher-Signature", &good_sig), ("Content-Type", "text/plain")],
+            vec![
+                ("X-Pusher-Key", KEY),
+                ("X-Pusher-Signature", &good_sig),
+                ("Content-Type", "text/plain"),
+            ],
             good.clone().into(),
             415,
             "application/json",
         ),
-        ("too large", vec![("X-Pusher-Key", KEY), ("X-Pusher-Signature", &good_sig)], vec![b' '; 4096], 413, "2048"),
+        (
+            "too large",
+            vec![("X-Pusher-Key", KEY), ("X-Pusher-Signature", &good_sig)],
+            vec![b' '; 4096],
+            413,
+            "2048",
+        ),
     ];
     for (what, headers, body, status, reason) in cases {
         let (got, answer) = post_raw(&gateway, &headers, body);
@@ -60,7 +94,10 @@ fn refusals_have_clear_statuses_and_deliver_nothing() {
     // Signed but malformed: 400 with the reason, nothing partial delivered.
     let malformed = [
         ("{\"time_ms\":1,\"events\":[", "not valid JSON"),
-        ("{\"time_ms\":1,\"events\":[{\"name\":\"channel_occupied\",\"channel\":\"c\"},{\"name\":1}]}", "events[1]"),
+        (
+            "{\"time_ms\":1,\"events\":[{\"name\":\"channel_occupied\",\"channel\":\"c\"},{\"name\":1}]}",
+            "events[1]",
+        ),
         ("{\"events\":[]}", "time_ms"),
         ("[1,2]", "object"),
     ];
@@ -73,12 +110,27 @@ fn refusals_have_clear_statuses_and_deliver_nothing() {
 
     // The gateway carries on: a good batch right after is delivered.
     assert_eq!(post_signed(&gateway, KEY, SECRET, &good).0, 200);
-    assert_eq!(sink.expect(1)[0].event_names(), [("channel_occupied".to_string(), "c".to_string())]);
+    assert_eq!(
+        sink.expect(1)[0].event_names(),
+        [("channel_occupied".to_string(), "c".to_string())]
+    );
 
-    let metrics = reqwest::blocking::get(gateway.url("/metrics")).unwrap().text().unwrap();
-    assert!(metrics.contains("switchyard_ingest_requests_total{outcome=\"unauthorized\"} 4"), "{metrics}");
-    assert!(metrics.contains("switchyard_ingest_requests_total{outcome=\"malformed\"} 4"), "{metrics}");
-    assert!(metrics.contains("switchyard_ingest_requests_total{outcome=\"accepted\"} 1"), "{metrics}");
+    let metrics = reqwest::blocking::get(gateway.url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("switchyard_ingest_requests_total{outcome=\"unauthorized\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("switchyard_ingest_requests_total{outcome=\"malformed\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("switchyard_ingest_requests_total{outcome=\"accepted\"} 1"),
+        "{metrics}"
+    );
     let health = reqwest::blocking::get(gateway.url("/healthz")).unwrap();
     assert_eq!(health.status(), 200);
 }
@@ -106,5 +158,9 @@ event_types = ["channel_occupied"]
     assert_eq!(post_signed(&gateway, KEY, SECRET, &body).0, 200);
     let status = gateway.stop();
     assert!(status.success(), "clean exit: {status:?}");
-    assert_eq!(sink.expect(1).len(), 1, "the delivery in flight completed before exit");
+    assert_eq!(
+        sink.expect(1).len(),
+        1,
+        "the delivery in flight completed before exit"
+    );
 }

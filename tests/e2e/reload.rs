@@ -129,9 +129,19 @@ fn a_broken_config_is_refused_and_the_last_good_one_keeps_serving() {
     std::fs::write(config_file(&gateway), &broken).unwrap();
     let status = gateway.wait_for_status("the refused reload", |s| s["reload"]["failed"] == 1);
     let error = status["reload"]["last"]["error"].as_str().unwrap();
-    assert!(error.contains("apps[0].webhooks[0].event_types[0]"), "{error}");
-    assert!(error.contains("switchyard.toml"), "the error names the file: {error}");
-    assert_eq!(config_hash(&status), sha256_hex(&v1), "still running the good config");
+    assert!(
+        error.contains("apps[0].webhooks[0].event_types[0]"),
+        "{error}"
+    );
+    assert!(
+        error.contains("switchyard.toml"),
+        "the error names the file: {error}"
+    );
+    assert_eq!(
+        config_hash(&status),
+        sha256_hex(&v1),
+        "still running the good config"
+    );
     assert_serves(&gateway, &sink, &v1, "/v1");
 
     // Not even TOML: same.
@@ -143,8 +153,14 @@ fn a_broken_config_is_refused_and_the_last_good_one_keeps_serving() {
     let v2 = config(&sink.url("/v2"));
     std::fs::write(config_file(&gateway), &v2).unwrap();
     assert_serves(&gateway, &sink, &v2, "/v2");
-    let metrics = reqwest::blocking::get(gateway.url("/metrics")).unwrap().text().unwrap();
-    assert!(metrics.contains("switchyard_reloads_total{outcome=\"failed\"} 2"), "{metrics}");
+    let metrics = reqwest::blocking::get(gateway.url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("switchyard_reloads_total{outcome=\"failed\"} 2"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -160,7 +176,8 @@ fn sighup_reloads() {
 fn the_admin_endpoints_need_their_token_and_are_not_public() {
     let sink = Sink::start(SECRET, KEY);
     let admin = "[admin]\nlisten = \"127.0.0.1:0\"\n";
-    let text = config(&sink.url("/v1")).replacen(admin, &format!("{admin}token = \"s3cr3t-t0ken\"\n"), 1);
+    let text =
+        config(&sink.url("/v1")).replacen(admin, &format!("{admin}token = \"s3cr3t-t0ken\"\n"), 1);
     let gateway = Gateway::start(&text);
     let client = reqwest::blocking::Client::new();
     let reload = |token: Option<&str>| {
@@ -172,16 +189,40 @@ fn the_admin_endpoints_need_their_token_and_are_not_public() {
     };
     assert_eq!(reload(None).status(), 401);
     assert_eq!(reload(Some("wrong")).status(), 401);
-    assert_eq!(client.get(gateway.admin_url("/status")).send().unwrap().status(), 401);
+    assert_eq!(
+        client
+            .get(gateway.admin_url("/status"))
+            .send()
+            .unwrap()
+            .status(),
+        401
+    );
     let ok = reload(Some("s3cr3t-t0ken"));
     assert_eq!(ok.status(), 200);
     let outcome: Value = serde_json::from_str(&ok.text().unwrap()).unwrap();
     assert_eq!(outcome["trigger"], "admin");
     assert_eq!(outcome["ok"], true);
-    let status = client.get(gateway.admin_url("/status")).bearer_auth("s3cr3t-t0ken").send().unwrap();
+    let status = client
+        .get(gateway.admin_url("/status"))
+        .bearer_auth("s3cr3t-t0ken")
+        .send()
+        .unwrap();
     assert_eq!(status.status(), 200);
-    assert!(!status.text().unwrap().contains("s3cr3t-t0ken"), "the token is never shown");
+    assert!(
+        !status.text().unwrap().contains("s3cr3t-t0ken"),
+        "the token is never shown"
+    );
     // Nothing of the admin API on the public listener.
-    assert_eq!(client.get(gateway.url("/status")).send().unwrap().status(), 404);
-    assert_eq!(client.post(gateway.url("/admin/reload")).send().unwrap().status(), 404);
+    assert_eq!(
+        client.get(gateway.url("/status")).send().unwrap().status(),
+        404
+    );
+    assert_eq!(
+        client
+            .post(gateway.url("/admin/reload"))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
 }

@@ -15,7 +15,10 @@ use serde_json::Value;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 /// How long a test waits for something that should happen.
@@ -54,12 +57,20 @@ impl Received {
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| (e["name"].as_str().unwrap().to_owned(), e["channel"].as_str().unwrap().to_owned()))
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_owned(),
+                    e["channel"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect()
     }
 
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map(String::as_str).unwrap_or_default()
+        self.headers
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 }
 
@@ -93,7 +104,9 @@ impl Sink {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
                     .collect();
-                let body = base64::engine::general_purpose::STANDARD.decode(v["body_base64"].as_str().unwrap()).unwrap();
+                let body = base64::engine::general_purpose::STANDARD
+                    .decode(v["body_base64"].as_str().unwrap())
+                    .unwrap();
                 let received = Received {
                     path: v["path"].as_str().unwrap().to_owned(),
                     headers,
@@ -106,7 +119,11 @@ impl Sink {
                 }
             }
         });
-        Sink { _child: ChildGuard(child), port, rx }
+        Sink {
+            _child: ChildGuard(child),
+            port,
+            rx,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -130,7 +147,11 @@ impl Sink {
     pub fn assert_quiet(&self, quiet: Duration) {
         match self.rx.recv_timeout(quiet) {
             Err(RecvTimeoutError::Timeout) => {}
-            Ok(r) => panic!("unexpected request to {}: {}", r.path, String::from_utf8_lossy(&r.body)),
+            Ok(r) => panic!(
+                "unexpected request to {}: {}",
+                r.path,
+                String::from_utf8_lossy(&r.body)
+            ),
             Err(RecvTimeoutError::Disconnected) => panic!("sink process died"),
         }
     }
@@ -184,7 +205,9 @@ impl Gateway {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Ok(v) = serde_json::from_str::<Value>(&line)
                     && let Some(addr) = v["addr"].as_str()
-                    && v["message"].as_str().is_some_and(|m| m.starts_with("listening"))
+                    && v["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("listening"))
                 {
                     let admin = v["admin"].as_str().unwrap().parse::<SocketAddr>().unwrap();
                     let _ = addr_tx.send((addr.parse::<SocketAddr>().unwrap(), admin));
@@ -194,7 +217,10 @@ impl Gateway {
         });
         let (addr, admin) = match addr_rx.recv_timeout(PATIENCE) {
             Ok(addrs) => addrs,
-            Err(_) => panic!("gateway did not start; logs:\n{}", logs.lock().unwrap().join("\n")),
+            Err(_) => panic!(
+                "gateway did not start; logs:\n{}",
+                logs.lock().unwrap().join("\n")
+            ),
         };
         Gateway {
             child: ChildGuard(child),
@@ -215,7 +241,10 @@ impl Gateway {
 
     /// `GET /status` from the admin listener.
     pub fn status(&self) -> Value {
-        let text = reqwest::blocking::get(self.admin_url("/status")).unwrap().text().unwrap();
+        let text = reqwest::blocking::get(self.admin_url("/status"))
+            .unwrap()
+            .text()
+            .unwrap();
         serde_json::from_str(&text).unwrap()
     }
 
@@ -227,7 +256,10 @@ impl Gateway {
             if done(&status) {
                 return status;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; status: {status:#}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; status: {status:#}"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -235,7 +267,13 @@ impl Gateway {
     /// Sends a signal (`HUP`, `TERM`, ...) to the process.
     pub fn signal(&self, name: &str) {
         let pid = self.child.0.id().to_string();
-        assert!(Command::new("kill").args([&format!("-{name}"), &pid]).status().unwrap().success());
+        assert!(
+            Command::new("kill")
+                .args([&format!("-{name}"), &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
     }
 
     /// Log lines so far (JSON).
@@ -247,10 +285,18 @@ impl Gateway {
     pub fn wait_for_log(&self, needles: &[&str]) -> String {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Some(line) = self.logs().into_iter().find(|l| needles.iter().all(|n| l.contains(n))) {
+            if let Some(line) = self
+                .logs()
+                .into_iter()
+                .find(|l| needles.iter().all(|n| l.contains(n)))
+            {
                 return line;
             }
-            assert!(Instant::now() < deadline, "no log line with {needles:?}; logs:\n{}", self.logs().join("\n"));
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needles:?}; logs:\n{}",
+                self.logs().join("\n")
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -274,14 +320,21 @@ pub fn with_free_admin_port(config: &str, file_name: &str) -> String {
 /// A signed ingest request: returns (status, response body).
 pub fn post_signed(gateway: &Gateway, key: &str, secret: &str, body: &str) -> (u16, String) {
     let signature = switchyard::signature::sign(secret, body.as_bytes());
-    post_raw(gateway, &[("X-Pusher-Key", key), ("X-Pusher-Signature", &signature)], body.as_bytes().to_vec())
+    post_raw(
+        gateway,
+        &[("X-Pusher-Key", key), ("X-Pusher-Signature", &signature)],
+        body.as_bytes().to_vec(),
+    )
 }
 
 /// An ingest request with exactly these headers (plus JSON content type unless given).
 pub fn post_raw(gateway: &Gateway, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, String) {
     let client = reqwest::blocking::Client::new();
     let mut request = client.post(gateway.url("/ingest/pusher")).body(body);
-    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+    if !headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+    {
         request = request.header("Content-Type", "application/json");
     }
     for (name, value) in headers {
@@ -299,7 +352,11 @@ pub fn batch(events: &[Value]) -> String {
 /// Runs a command to completion, returning (exit code, stdout + stderr).
 pub fn run_cli(args: &[&str]) -> (i32, String) {
     let out = Command::new(binary()).args(args).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -322,6 +379,13 @@ pub fn python_pusher_validate(key: &str, secret: &str, deliveries: &[Received]) 
     }
     drop(stdin);
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "python pusher validation failed to run (pip install pusher)");
-    String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
+    assert!(
+        out.status.success(),
+        "python pusher validation failed to run (pip install pusher)"
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }

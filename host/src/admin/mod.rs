@@ -24,17 +24,28 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/status", get(status::status))
         .route("/admin/reload", post(reload))
-        .route_layer(middleware::from_fn_with_state(gateway.clone(), require_token))
+        .route_layer(middleware::from_fn_with_state(
+            gateway.clone(),
+            require_token,
+        ))
         .with_state(gateway)
 }
 
 async fn reload(State(gateway): State<Arc<Gateway>>) -> Response {
     let outcome = gateway.reload(ReloadTrigger::Admin).await;
-    let status = if outcome.ok { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status = if outcome.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     (status, Json(outcome)).into_response()
 }
 
-async fn require_token(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
+async fn require_token(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(token) = &gateway.started_with().admin.token else {
         return next.run(request).await;
     };
@@ -46,7 +57,8 @@ async fn require_token(State(gateway): State<Arc<Gateway>>, request: Request, ne
     if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.expose().as_bytes())) {
         next.run(request).await
     } else {
-        let body = serde_json::json!({ "error": "admin endpoints need Authorization: Bearer <token>" });
+        let body =
+            serde_json::json!({ "error": "admin endpoints need Authorization: Bearer <token>" });
         (StatusCode::UNAUTHORIZED, Json(body)).into_response()
     }
 }

@@ -20,7 +20,10 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    loaded.warnings.iter().for_each(|w| println!("  warning: {w}"));
+    loaded
+        .warnings
+        .iter()
+        .for_each(|w| println!("  warning: {w}"));
     let runtime = FilterRuntime::new(loaded.config.filters.clone())?;
     if let Err(problems) = compile_plans(&loaded.config, &runtime) {
         println!("{}: {} problem(s)", path.display(), problems.len());
@@ -29,6 +32,10 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
     }
     let apps = &loaded.config.apps;
     let webhooks: usize = apps.iter().map(|a| a.webhooks.len()).sum();
-    println!("{}: ok ({} app(s), {webhooks} webhook(s))", path.display(), apps.len());
+    println!(
+        "{}: ok ({} app(s), {webhooks} webhook(s))",
+        path.display(),
+        apps.len()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -43,7 +43,12 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct ConfigArg {
     /// Config file: .toml or .json.
-    #[arg(long, short, default_value = "config/switchyard.toml", env = "SWITCHYARD_CONFIG")]
+    #[arg(
+        long,
+        short,
+        default_value = "config/switchyard.toml",
+        env = "SWITCHYARD_CONFIG"
+    )]
     pub config: PathBuf,
 }
 
@@ -51,7 +56,9 @@ pub struct ConfigArg {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),

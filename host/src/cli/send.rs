@@ -13,10 +13,17 @@ use crate::signature;
 
 /// Arguments of `switchyard send`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  switchyard send --app app-1 --event client_event --channel private-chat \\\n    --client-event client-typing --data '{\"user\":\"7\"}'")]
+#[command(
+    after_help = "Example:\n  switchyard send --app app-1 --event client_event --channel private-chat \\\n    --client-event client-typing --data '{\"user\":\"7\"}'"
+)]
 pub struct SendArgs {
     /// Config file holding the app (its key and secret sign the webhook).
-    #[arg(long, short, default_value = "config/switchyard.toml", env = "SWITCHYARD_CONFIG")]
+    #[arg(
+        long,
+        short,
+        default_value = "config/switchyard.toml",
+        env = "SWITCHYARD_CONFIG"
+    )]
     pub config: PathBuf,
     /// App id from the config.
     #[arg(long)]
@@ -49,7 +56,12 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let loaded = config::load(&args.config)?;
     let Some(app) = loaded.config.apps.iter().find(|a| a.id == args.app) else {
         let ids: Vec<_> = loaded.config.apps.iter().map(|a| a.id.as_str()).collect();
-        bail!("no app `{}` in {} (apps: {})", args.app, args.config.display(), ids.join(", "));
+        bail!(
+            "no app `{}` in {} (apps: {})",
+            args.app,
+            args.config.display(),
+            ids.join(", ")
+        );
     };
     if config::EventType::from_name(&args.event).is_none() {
         bail!("unknown event type `{}`", args.event);
@@ -73,7 +85,9 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let url = args
         .to
         .unwrap_or_else(|| format!("http://{}/ingest/pusher", loaded.config.server.listen));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let (status, answer) = runtime.block_on(async {
         let response = reqwest::Client::new()
             .post(&url)
@@ -87,5 +101,9 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok((response.status(), response.text().await.unwrap_or_default()))
     })?;
     println!("{url} answered {status}: {}", answer.trim());
-    Ok(if status.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -78,7 +78,9 @@ impl EventTypeSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = EventType> {
-        EventType::ALL.into_iter().filter(move |t| self.contains(*t))
+        EventType::ALL
+            .into_iter()
+            .filter(move |t| self.contains(*t))
     }
 }
 
@@ -99,7 +101,9 @@ mod tests {
         for t in EventType::ALL {
             assert_eq!(EventType::from_name(t.as_str()), Some(t));
         }
-        let set: EventTypeSet = [EventType::MemberAdded, EventType::CacheMiss].into_iter().collect();
+        let set: EventTypeSet = [EventType::MemberAdded, EventType::CacheMiss]
+            .into_iter()
+            .collect();
         assert!(set.contains_name("member_added"));
         assert!(set.contains_name("cache_miss"));
         assert!(!set.contains_name("member_removed"));

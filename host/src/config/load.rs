@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 
 use super::reader::{Fields, Finding, Findings, nearest};
 use super::{
-    AdminSettings, App, Batching, ChannelFilter, Config, ConfigSource, DeliverySettings, EventType, EventTypeSet,
-    LambdaTarget, Secret, ServerSettings, StaticCredentials, Target, Webhook,
+    AdminSettings, App, Batching, ChannelFilter, Config, ConfigSource, DeliverySettings, EventType,
+    EventTypeSet, LambdaTarget, Secret, ServerSettings, StaticCredentials, Target, Webhook,
 };
 use crate::filter::{FilterSettings, FilterSpec, OnError};
 
@@ -75,7 +75,11 @@ pub enum ConfigError {
 }
 
 fn list(findings: &[Finding]) -> String {
-    findings.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n")
+    findings
+        .iter()
+        .map(|f| format!("  - {f}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A valid config, what it was read from, and what was accepted but ignored.
@@ -94,10 +98,11 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
     })?;
     let tree = parse_tree(path, &bytes)?;
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    let (config, warnings) = validate(&tree, base_dir).map_err(|problems| ConfigError::Invalid {
-        path: path.to_owned(),
-        problems,
-    })?;
+    let (config, warnings) =
+        validate(&tree, base_dir).map_err(|problems| ConfigError::Invalid {
+            path: path.to_owned(),
+            problems,
+        })?;
     let source = ConfigSource {
         path: path.to_owned(),
         content_hash: hex::encode(Sha256::digest(&bytes)),
@@ -119,7 +124,10 @@ fn parse_tree(path: &Path, bytes: &[u8]) -> Result<Value, ConfigError> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("json") => serde_json::from_str(text).map_err(|e| syntax("JSON", e.to_string())),
         Some("toml") => toml::from_str(text).map_err(|e| syntax("TOML", e.to_string())),
-        _ => Err(syntax("config", "the file name must end in .toml or .json".into())),
+        _ => Err(syntax(
+            "config",
+            "the file name must end in .toml or .json".into(),
+        )),
     }
 }
 
@@ -156,7 +164,9 @@ fn read_server(fields: Option<Fields>) -> Option<ServerSettings> {
         listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
         max_body_bytes: 1024 * 1024,
     };
-    let Some(mut f) = fields else { return Some(settings) };
+    let Some(mut f) = fields else {
+        return Some(settings);
+    };
     let listen = read_listen(&mut f, settings.listen);
     if let Some(n) = f.opt_positive_any(&["max_body_bytes"]) {
         settings.max_body_bytes = n as usize;
@@ -171,7 +181,9 @@ fn read_admin(fields: Option<Fields>) -> Option<AdminSettings> {
         listen: SocketAddr::from(([127, 0, 0, 1], 7701)),
         token: None,
     };
-    let Some(mut f) = fields else { return Some(settings) };
+    let Some(mut f) = fields else {
+        return Some(settings);
+    };
     let listen = read_listen(&mut f, settings.listen);
     settings.token = non_empty_opt(&mut f, "token").map(Secret::new);
     f.finish();
@@ -181,7 +193,9 @@ fn read_admin(fields: Option<Fields>) -> Option<AdminSettings> {
 
 /// The `listen` address of a server table, or `default`.
 fn read_listen(f: &mut Fields, default: SocketAddr) -> Option<SocketAddr> {
-    let Some(listen) = f.opt_string("listen") else { return Some(default) };
+    let Some(listen) = f.opt_string("listen") else {
+        return Some(default);
+    };
     let parsed = listen.parse().ok();
     if parsed.is_none() {
         let msg = format!("`{listen}` is not an address like 127.0.0.1:7700");
@@ -193,7 +207,8 @@ fn read_listen(f: &mut Fields, default: SocketAddr) -> Option<SocketAddr> {
 fn non_empty_opt<'v>(f: &mut Fields<'_, 'v>, key: &'static str) -> Option<&'v str> {
     let value = f.opt_string(key)?;
     if value.is_empty() {
-        f.findings().problem(&f.field_path(key), "must not be empty");
+        f.findings()
+            .problem(&f.field_path(key), "must not be empty");
         return None;
     }
     Some(value)
@@ -204,7 +219,9 @@ fn read_delivery(fields: Option<Fields>) -> Option<DeliverySettings> {
         timeout: Duration::from_secs(10),
         max_in_flight_per_webhook: 16,
     };
-    let Some(mut f) = fields else { return Some(settings) };
+    let Some(mut f) = fields else {
+        return Some(settings);
+    };
     if let Some(ms) = f.opt_positive_any(&["timeout_ms"]) {
         settings.timeout = Duration::from_millis(ms);
     }
@@ -217,7 +234,9 @@ fn read_delivery(fields: Option<Fields>) -> Option<DeliverySettings> {
 
 fn read_filter_settings(fields: Option<Fields>, base_dir: &Path) -> Option<FilterSettings> {
     let mut settings = FilterSettings::default();
-    let Some(mut f) = fields else { return Some(settings) };
+    let Some(mut f) = fields else {
+        return Some(settings);
+    };
     if let Some(ms) = f.opt_positive_any(&["call_timeout_ms"]) {
         settings.call_timeout = Duration::from_millis(ms);
     }
@@ -251,7 +270,10 @@ fn read_apps(root: &mut Fields, base_dir: &Path) -> Option<Vec<App>> {
             if let Some(v) = value.get(field).and_then(Value::as_str)
                 && !seen.insert(v)
             {
-                findings.problem(&format!("{path}.{field}"), format!("duplicate app {field} `{v}`"));
+                findings.problem(
+                    &format!("{path}.{field}"),
+                    format!("duplicate app {field} `{v}`"),
+                );
             }
         }
     }
@@ -273,7 +295,10 @@ fn read_app(mut f: Fields, base_dir: &Path) -> Option<App> {
         .iter()
         .map(|(path, value)| read_webhook(Fields::of(findings, path.clone(), value)?, base_dir))
         .collect();
-    f.ignore(SOKETI_APP_SETTINGS, "a soketi setting that does not concern webhooks");
+    f.ignore(
+        SOKETI_APP_SETTINGS,
+        "a soketi setting that does not concern webhooks",
+    );
     f.finish();
     let mut webhooks: Vec<Webhook> = webhooks.into_iter().collect::<Option<_>>()?;
     disambiguate_ids(&mut webhooks);
@@ -304,14 +329,17 @@ fn disambiguate_ids(webhooks: &mut [Webhook]) {
 fn non_empty<'v>(f: &mut Fields<'_, 'v>, key: &'static str) -> Option<&'v str> {
     let value = f.string(key)?;
     if value.is_empty() {
-        f.findings().problem(&f.field_path(key), "must not be empty");
+        f.findings()
+            .problem(&f.field_path(key), "must not be empty");
         return None;
     }
     Some(value)
 }
 
 fn read_batching(fields: Option<Fields>) -> Option<Option<Batching>> {
-    let Some(mut f) = fields else { return Some(None) };
+    let Some(mut f) = fields else {
+        return Some(None);
+    };
     let window = f.opt_positive_any(&["window_ms"]).unwrap_or(50);
     let max_events = f.opt_positive_any(&["max_events"]).unwrap_or(100);
     f.finish();
@@ -365,7 +393,8 @@ fn read_target(f: &mut Fields) -> Option<Target> {
         }
         (None, Some(function)) => {
             if function.is_empty() {
-                f.findings().problem(&f.field_path("lambda_function"), "must not be empty");
+                f.findings()
+                    .problem(&f.field_path("lambda_function"), "must not be empty");
                 return None;
             }
             read_lambda(function, lambda).map(Target::Lambda)
@@ -377,7 +406,10 @@ fn http_url(findings: &Findings, path: &str, text: &str) -> Option<Url> {
     match Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Some(url),
         Ok(url) => {
-            let msg = format!("`{text}` must be an http:// or https:// URL (scheme is `{}`)", url.scheme());
+            let msg = format!(
+                "`{text}` must be an http:// or https:// URL (scheme is `{}`)",
+                url.scheme()
+            );
             findings.problem(path, msg);
             None
         }
@@ -398,7 +430,9 @@ fn read_lambda(function: &str, fields: Option<Fields>) -> Option<LambdaTarget> {
         endpoint: None,
         credentials: None,
     };
-    let Some(mut f) = fields else { return Some(target) };
+    let Some(mut f) = fields else {
+        return Some(target);
+    };
     target.asynchronous = f.opt_bool("async").unwrap_or(false);
     let region = f.opt_string("region");
     let mut ok = true;
@@ -435,7 +469,10 @@ fn read_credentials(mut f: Fields) -> Option<StaticCredentials> {
 fn read_event_types(f: &mut Fields) -> Option<EventTypeSet> {
     let findings = f.findings();
     let Some(items) = f.opt_array("event_types") else {
-        findings.problem(&f.field_path("event_types"), "is required (a list of event types)");
+        findings.problem(
+            &f.field_path("event_types"),
+            "is required (a list of event types)",
+        );
         return None;
     };
     let mut set = EventTypeSet::default();
@@ -451,7 +488,10 @@ fn read_event_types(f: &mut Fields) -> Option<EventTypeSet> {
             None => {
                 let hint = match nearest(name, EventType::ALL.map(EventType::as_str)) {
                     Some(near) => format!("did you mean `{near}`?"),
-                    None => format!("valid: {}", EventType::ALL.map(EventType::as_str).join(", ")),
+                    None => format!(
+                        "valid: {}",
+                        EventType::ALL.map(EventType::as_str).join(", ")
+                    ),
                 };
                 findings.problem(path, format!("unknown event type `{name}` ({hint})"));
                 ok = false;
@@ -459,14 +499,19 @@ fn read_event_types(f: &mut Fields) -> Option<EventTypeSet> {
         }
     }
     if ok && set.is_empty() {
-        findings.problem(&f.field_path("event_types"), "lists no event type: the webhook would never fire");
+        findings.problem(
+            &f.field_path("event_types"),
+            "lists no event type: the webhook would never fire",
+        );
         ok = false;
     }
     ok.then_some(set)
 }
 
 fn read_channel_filter(fields: Option<Fields>) -> Option<ChannelFilter> {
-    let Some(mut f) = fields else { return Some(ChannelFilter::default()) };
+    let Some(mut f) = fields else {
+        return Some(ChannelFilter::default());
+    };
     let filter = ChannelFilter {
         starts_with: f.opt_string("channel_name_starts_with").map(str::to_owned),
         ends_with: f.opt_string("channel_name_ends_with").map(str::to_owned),
@@ -478,7 +523,9 @@ fn read_channel_filter(fields: Option<Fields>) -> Option<ChannelFilter> {
 fn read_headers(f: &mut Fields) -> Option<Vec<(String, String)>> {
     let path = f.field_path("headers");
     let findings = f.findings();
-    let Some(raw) = f.raw("headers") else { return Some(Vec::new()) };
+    let Some(raw) = f.raw("headers") else {
+        return Some(Vec::new());
+    };
     let Some(map) = raw.as_object() else {
         findings.problem(&path, "expected a table/object of header names to values");
         return None;
@@ -496,7 +543,10 @@ fn read_headers(f: &mut Fields) -> Option<Vec<(String, String)>> {
             continue;
         };
         if SIGNING_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-            findings.problem(&path, "is set by the gateway when it signs the delivery and cannot be overridden");
+            findings.problem(
+                &path,
+                "is set by the gateway when it signs the delivery and cannot be overridden",
+            );
             ok = false;
             continue;
         }
@@ -518,7 +568,10 @@ fn read_filter_refs(f: &mut Fields, base_dir: &Path) -> Option<Vec<FilterSpec>> 
 fn read_filter_ref(mut f: Fields, base_dir: &Path) -> Option<FilterSpec> {
     let module = f.string("module");
     let name = f.opt_string("name");
-    let params = f.raw("params").cloned().unwrap_or(Value::Object(Default::default()));
+    let params = f
+        .raw("params")
+        .cloned()
+        .unwrap_or(Value::Object(Default::default()));
     let on_error = match f.opt_string("on_error") {
         None => Some(OnError::default()),
         Some("drop") => Some(OnError::Drop),
@@ -533,7 +586,12 @@ fn read_filter_ref(mut f: Fields, base_dir: &Path) -> Option<FilterSpec> {
     f.finish();
     let module = base_dir.join(module?);
     let name = name.map_or_else(
-        || module.file_stem().map_or_else(|| module.display().to_string(), |s| s.to_string_lossy().into_owned()),
+        || {
+            module.file_stem().map_or_else(
+                || module.display().to_string(),
+                |s| s.to_string_lossy().into_owned(),
+            )
+        },
         str::to_owned,
     );
     Some(FilterSpec {

@@ -14,8 +14,8 @@ mod watch;
 pub use event_type::{EventType, EventTypeSet};
 pub use load::{ConfigError, LoadedConfig, load, validate};
 pub use model::{
-    AdminSettings, App, Batching, ChannelFilter, Config, ConfigSource, DeliverySettings, LambdaTarget, Secret,
-    ServerSettings, StaticCredentials, Target, Webhook,
+    AdminSettings, App, Batching, ChannelFilter, Config, ConfigSource, DeliverySettings,
+    LambdaTarget, Secret, ServerSettings, StaticCredentials, Target, Webhook,
 };
 pub use reader::Finding;
 pub use watch::FileWatcher;

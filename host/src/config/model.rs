@@ -136,8 +136,13 @@ pub struct ChannelFilter {
 
 impl ChannelFilter {
     pub fn matches(&self, channel: &str) -> bool {
-        self.starts_with.as_deref().is_none_or(|p| channel.starts_with(p))
-            && self.ends_with.as_deref().is_none_or(|s| channel.ends_with(s))
+        self.starts_with
+            .as_deref()
+            .is_none_or(|p| channel.starts_with(p))
+            && self
+                .ends_with
+                .as_deref()
+                .is_none_or(|s| channel.ends_with(s))
     }
 }
 

@@ -77,10 +77,18 @@ fn type_name(value: &Value) -> &'static str {
 }
 
 /// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
-pub(crate) fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn nearest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(&word.to_ascii_lowercase(), &c.to_ascii_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::jaro_winkler(&word.to_ascii_lowercase(), &c.to_ascii_lowercase()),
+                c,
+            )
+        })
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
@@ -106,7 +114,10 @@ impl<'f, 'v> Fields<'f, 'v> {
                 known: Vec::new(),
             }),
             other => {
-                findings.problem(&path, format!("expected a table/object, found {}", type_name(other)));
+                findings.problem(
+                    &path,
+                    format!("expected a table/object, found {}", type_name(other)),
+                );
                 None
             }
         }
@@ -137,7 +148,12 @@ impl<'f, 'v> Fields<'f, 'v> {
         keys.iter().find_map(|k| self.raw(k).map(|v| (*k, v)))
     }
 
-    fn typed<T>(&mut self, key: &'static str, want: &str, get: impl Fn(&'v Value) -> Option<T>) -> Option<T> {
+    fn typed<T>(
+        &mut self,
+        key: &'static str,
+        want: &str,
+        get: impl Fn(&'v Value) -> Option<T>,
+    ) -> Option<T> {
         let value = self.raw(key)?;
         let got = get(value);
         if got.is_none() {
@@ -171,7 +187,8 @@ impl<'f, 'v> Fields<'f, 'v> {
         match value.as_u64() {
             Some(n) if n > 0 => Some(n),
             _ => {
-                self.findings.problem(&self.field_path(key), "expected a positive integer");
+                self.findings
+                    .problem(&self.field_path(key), "expected a positive integer");
                 None
             }
         }
@@ -186,7 +203,13 @@ impl<'f, 'v> Fields<'f, 'v> {
     pub(crate) fn opt_array(&mut self, key: &'static str) -> Option<Vec<(String, &'v Value)>> {
         let path = self.field_path(key);
         let items = self.typed(key, "an array", Value::as_array)?;
-        Some(items.iter().enumerate().map(|(i, v)| (index_path(&path, i), v)).collect())
+        Some(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (index_path(&path, i), v))
+                .collect(),
+        )
     }
 
     /// Accepts keys that mean something to another program (soketi's own app settings) and
@@ -194,7 +217,8 @@ impl<'f, 'v> Fields<'f, 'v> {
     pub(crate) fn ignore(&mut self, keys: &[&'static str], why: &str) {
         for key in keys {
             if self.raw(key).is_some() {
-                self.findings.warning(&self.field_path(key), format!("ignored: {why}"));
+                self.findings
+                    .warning(&self.field_path(key), format!("ignored: {why}"));
             }
         }
     }

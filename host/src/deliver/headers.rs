@@ -12,14 +12,21 @@ pub const USER_AGENT: &str = concat!("Switchyard/", env!("CARGO_PKG_VERSION"));
 /// `X-Pusher-Key` and `X-Pusher-Signature`, which nothing can override (config validation
 /// refuses them as custom headers). Names keep their case: Lambda handlers read
 /// `headers['X-Pusher-Signature']` from a plain object.
-pub fn delivery_headers(webhook: &Webhook, app_key: &str, payload: &SignedPayload) -> Vec<(String, String)> {
+pub fn delivery_headers(
+    webhook: &Webhook,
+    app_key: &str,
+    payload: &SignedPayload,
+) -> Vec<(String, String)> {
     let mut headers: Vec<(String, String)> = vec![
         ("Accept".into(), "application/json".into()),
         ("Content-Type".into(), "application/json".into()),
         ("User-Agent".into(), USER_AGENT.into()),
     ];
     for (name, value) in &webhook.headers {
-        match headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        match headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             Some(existing) => *existing = (name.clone(), value.clone()),
             None => headers.push((name.clone(), value.clone())),
         }

@@ -63,6 +63,10 @@ mod tests {
         );
         assert_eq!(payload.body, expected.as_bytes());
         assert_eq!(payload.event_count, 2);
-        assert!(signature::verify("s3cret", &payload.body, &payload.signature));
+        assert!(signature::verify(
+            "s3cret",
+            &payload.body,
+            &payload.signature
+        ));
     }
 }

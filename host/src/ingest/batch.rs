@@ -37,7 +37,9 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Event>, BatchError> {
     events
         .into_iter()
         .enumerate()
-        .map(|(index, value)| Event::from_value(value).map_err(|source| BatchError::Event { index, source }))
+        .map(|(index, value)| {
+            Event::from_value(value).map_err(|source| BatchError::Event { index, source })
+        })
         .collect()
 }
 
@@ -65,13 +67,23 @@ mod tests {
             (br#"{"time_ms":1.5,"events":[]}"#, "time_ms"),
             (br#"{"time_ms":1,"events":{}}"#, "array"),
             (br#"{"time_ms":1}"#, "array"),
-            (br#"{"time_ms":1,"events":[{"name":"a","channel":"c"},3]}"#, "events[1]"),
+            (
+                br#"{"time_ms":1,"events":[{"name":"a","channel":"c"},3]}"#,
+                "events[1]",
+            ),
             (br#"{"time_ms":1,"events":[{"channel":"c"}]}"#, "name"),
-            (br#"{"time_ms":1,"events":[{"name":"a","channel":7}]}"#, "channel"),
+            (
+                br#"{"time_ms":1,"events":[{"name":"a","channel":7}]}"#,
+                "channel",
+            ),
         ];
         for (body, expected) in cases {
             let err = parse_batch(body).unwrap_err().to_string();
-            assert!(err.contains(expected), "{} → {err}", String::from_utf8_lossy(body));
+            assert!(
+                err.contains(expected),
+                "{} → {err}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 }

@@ -51,7 +51,11 @@ pub async fn ingest_pusher(
     result.map(Json)
 }
 
-async fn accept(gateway: &Gateway, headers: &HeaderMap, body: Body) -> Result<Accepted, IngestError> {
+async fn accept(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Accepted, IngestError> {
     if !is_json(headers) {
         return Err(IngestError::WrongContentType);
     }
@@ -67,7 +71,9 @@ async fn accept(gateway: &Gateway, headers: &HeaderMap, body: Body) -> Result<Ac
     }
     let events = parse_batch(&body)?;
     let accepted = events.len();
-    app.submit(events).await.map_err(|_| IngestError::ShuttingDown)?;
+    app.submit(events)
+        .await
+        .map_err(|_| IngestError::ShuttingDown)?;
     Ok(Accepted { accepted })
 }
 
@@ -81,15 +87,22 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
-async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<bytes::Bytes, IngestError> {
+async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<bytes::Bytes, IngestError> {
     // Refuse early when the sender declares a size over the limit.
-    let declared = header_str(headers, CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok());
+    let declared =
+        header_str(headers, CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(IngestError::TooLarge { limit });
     }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(IngestError::TooLarge { limit }),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(IngestError::TooLarge { limit })
+        }
         Err(e) => Err(IngestError::Body(e.to_string())),
     }
 }

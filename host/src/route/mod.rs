@@ -70,7 +70,10 @@ impl AppPlan {
                     return None;
                 }
                 let outcome = route.chain.apply(&route.context, selected);
-                Some(Routed { webhook: index, outcome })
+                Some(Routed {
+                    webhook: index,
+                    outcome,
+                })
             })
             .collect()
     }
