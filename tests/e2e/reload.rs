@@ -1,10 +1,15 @@
 //! Hot reload with the real binary: every way a config file gets replaced, refusals that keep
 //! the last good config serving, SIGHUP, and the admin endpoint.
 
+use std::path::Path;
+
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::support::{Gateway, Sink, batch, post_signed, with_free_admin_port};
+use crate::support::{
+    Gateway, Sink, batch, file_hash, module_hash, post_signed, reload_soak, replace_file, stamp_module,
+    with_free_admin_port,
+};
 
 const KEY: &str = "app-key";
 const SECRET: &str = "app-secret";
@@ -225,4 +230,69 @@ fn the_admin_endpoints_need_their_token_and_are_not_public() {
             .status(),
         404
     );
+}
+
+/// A config whose webhook runs the filter module at `module`.
+fn filtered_config(url: &str, module: &Path) -> String {
+    config(url).replace(
+        "event_types = [\"channel_occupied\"]",
+        &format!("event_types = [\"channel_occupied\"]\nfilters = [{{ module = \"{}\" }}]", module.display()),
+    )
+}
+
+/// Sends one event and returns the stamp the filter put on it.
+fn stamp_of_next_event(gateway: &Gateway, sink: &Sink) -> String {
+    let body = batch(&[json!({"name": "channel_occupied", "channel": "c"})]);
+    assert_eq!(post_signed(gateway, KEY, SECRET, &body).0, 200);
+    sink.expect(1)[0].json()["events"][0]["filter_stamp"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_replaced_filter_module_takes_effect_and_a_broken_one_is_refused() {
+    let (v1, v2) = (stamp_module("v1"), stamp_module("v2"));
+    let sink = Sink::start(SECRET, KEY);
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("filters/stamp.wasm");
+    std::fs::create_dir_all(module.parent().unwrap()).unwrap();
+    std::fs::copy(&v1, &module).unwrap();
+    std::fs::write(dir.path().join("switchyard.toml"), filtered_config(&sink.url("/hook"), &module)).unwrap();
+    let gateway = Gateway::start_at(&dir.path().join("switchyard.toml"), dir, &[]);
+    assert_eq!(stamp_of_next_event(&gateway, &sink), "v1");
+
+    replace_file(&v2, &module);
+    let want = file_hash(&v2);
+    gateway.wait_for_status("module v2", |s| module_hash(s) == want);
+    assert_eq!(stamp_of_next_event(&gateway, &sink), "v2");
+
+    // A broken module: refused with the filter's name, v2 keeps deciding.
+    std::fs::write(module.with_extension("staged"), b"\0asm not really").unwrap();
+    std::fs::rename(module.with_extension("staged"), &module).unwrap();
+    let status = gateway.wait_for_status("the refused reload", |s| s["reload"]["failed"] == 1);
+    let error = status["reload"]["last"]["error"].as_str().unwrap();
+    assert!(error.contains("filter `stamp`"), "{error}");
+    assert!(error.contains("apps[0].webhooks[0].filters[0]"), "{error}");
+    assert_eq!(module_hash(&status), want);
+    assert_eq!(stamp_of_next_event(&gateway, &sink), "v2");
+
+    // Fixed: picked up normally.
+    replace_file(&v1, &module);
+    let want = file_hash(&v1);
+    gateway.wait_for_status("module v1 again", |s| module_hash(s) == want);
+    assert_eq!(stamp_of_next_event(&gateway, &sink), "v1");
+}
+
+#[test]
+fn reloads_under_load_lose_nothing_and_never_decide_with_a_stale_version() {
+    let versions = [stamp_module("v1"), stamp_module("v2")];
+    let sink = Sink::start(SECRET, KEY);
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("stamp.wasm");
+    std::fs::copy(&versions[0], &module).unwrap();
+    std::fs::write(dir.path().join("switchyard.toml"), filtered_config(&sink.url("/hook"), &module)).unwrap();
+    let gateway = std::sync::Arc::new(Gateway::start_at(&dir.path().join("switchyard.toml"), dir, &[]));
+    let report = reload_soak(&gateway, &sink, &module, &versions, 10);
+    assert_eq!(report.delivered, report.sent, "every event delivered: {report:?}");
+    assert_eq!(report.duplicates, 0, "{report:?}");
+    assert!(report.stale.is_empty(), "events decided by a stale version: {report:?}");
+    assert!(report.checked > 0, "the load produced events after each swap: {report:?}");
 }

@@ -264,9 +264,14 @@ impl Gateway {
         }
     }
 
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
     /// Sends a signal (`HUP`, `TERM`, ...) to the process.
     pub fn signal(&self, name: &str) {
-        let pid = self.child.0.id().to_string();
+        let pid = self.pid().to_string();
         assert!(
             Command::new("kill")
                 .args([&format!("-{name}"), &pid])
@@ -388,4 +393,124 @@ pub fn python_pusher_validate(key: &str, secret: &str, deliveries: &[Received]) 
         .lines()
         .map(str::to_owned)
         .collect()
+}
+
+/// The `filter-stamp` example built with `STAMP=<stamp>`: a filter that stamps each event
+/// with the build that decided it. Built once per stamp into `target/stamps/` (a file lock
+/// keeps parallel test processes from interleaving the build-and-copy).
+pub fn stamp_module(stamp: &str) -> PathBuf {
+    let root = repo_root();
+    let dir = root.join("target/stamps");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::File::create(dir.join(".lock")).unwrap();
+    lock.lock().unwrap();
+    let module = dir.join(format!("{stamp}.wasm"));
+    if !module.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let built = Command::new(cargo)
+            .current_dir(&root)
+            .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2", "-p", "filter-stamp"])
+            .env("STAMP", stamp)
+            .status()
+            .unwrap();
+        assert!(built.success(), "building filter-stamp failed");
+        let output = root.join("target/wasm32-wasip2/release/filter_stamp.wasm");
+        std::fs::copy(output, dir.join(".partial.wasm")).unwrap();
+        std::fs::rename(dir.join(".partial.wasm"), &module).unwrap();
+    }
+    module
+}
+
+/// The module hash `/status` shows for the first filter of the first webhook of the first app.
+pub fn module_hash(status: &Value) -> String {
+    let filter = &status["apps"][0]["webhooks"][0]["filters"][0];
+    filter["module_hash"].as_str().unwrap_or_default().to_owned()
+}
+
+/// SHA-256 of a file, hex.
+pub fn file_hash(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// Copies `from` over `to` the way deploys do: write beside it, then rename.
+pub fn replace_file(from: &Path, to: &Path) {
+    let staged = to.with_extension("staged");
+    std::fs::copy(from, &staged).unwrap();
+    std::fs::rename(&staged, to).unwrap();
+}
+
+/// What [`reload_soak`] saw.
+#[derive(Debug, Default)]
+pub struct SoakReport {
+    pub sent: u64,
+    pub delivered: u64,
+    pub duplicates: u64,
+    /// Events ingested after a swap was observed (and before the next began) that carry
+    /// another version's stamp.
+    pub stale: Vec<u64>,
+    /// Events checked against the version live when they were ingested.
+    pub checked: u64,
+    /// From the rename of a new module to `/status` showing it live.
+    pub swap_latencies: Vec<Duration>,
+}
+
+/// Under a steady load of signed webhooks (one event each, numbered in the order their POST
+/// started), replaces the gateway's stamp filter `module` `reloads` times, alternating
+/// `versions` (stamped `v1`, `v2`), then checks what the sink received. The gateway's one
+/// webhook must run the stamp filter and deliver to `sink`.
+pub fn reload_soak(gateway: &Arc<Gateway>, sink: &Sink, module: &Path, versions: &[PathBuf; 2], reloads: usize) -> SoakReport {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let next_seq = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = {
+        let (gateway, next_seq, stop) = (gateway.clone(), next_seq.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let seq = next_seq.fetch_add(1, Ordering::SeqCst);
+                let body = batch(&[serde_json::json!({"name": "channel_occupied", "channel": format!("seq-{seq}")})]);
+                assert_eq!(post_signed(&gateway, "app-key", "app-secret", &body).0, 200);
+            }
+        })
+    };
+    let mut report = SoakReport::default();
+    let mut windows = Vec::new();
+    for i in 1..=reloads {
+        let version = &versions[i % 2];
+        let want = file_hash(version);
+        let written = Instant::now();
+        replace_file(version, module);
+        gateway.wait_for_status("the swap", |s| module_hash(s) == want);
+        report.swap_latencies.push(written.elapsed());
+        // POSTs started from here on must meet the new version.
+        let first = next_seq.load(Ordering::SeqCst) + 1;
+        std::thread::sleep(Duration::from_millis(50));
+        let last = next_seq.load(Ordering::SeqCst).saturating_sub(1);
+        windows.push((first, last, format!("v{}", i % 2 + 1)));
+    }
+    stop.store(true, Ordering::SeqCst);
+    loader.join().unwrap();
+    report.sent = next_seq.load(Ordering::SeqCst);
+
+    let mut stamps = HashMap::new();
+    for delivery in sink.expect(report.sent as usize) {
+        for event in delivery.json()["events"].as_array().unwrap() {
+            let seq: u64 = event["channel"].as_str().unwrap()["seq-".len()..].parse().unwrap();
+            let stamp = event["filter_stamp"].as_str().unwrap().to_owned();
+            report.delivered += 1;
+            if stamps.insert(seq, stamp).is_some() {
+                report.duplicates += 1;
+            }
+        }
+    }
+    for (first, last, stamp) in windows {
+        for seq in first..=last {
+            report.checked += 1;
+            if stamps.get(&seq) != Some(&stamp) {
+                report.stale.push(seq);
+            }
+        }
+    }
+    report
 }
