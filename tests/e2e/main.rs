@@ -4,5 +4,6 @@
 mod cli;
 mod delivery;
 mod ingest;
+mod lambda;
 mod reload;
 mod support;

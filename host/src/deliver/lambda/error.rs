@@ -2,7 +2,10 @@
 //! connection failures and a handler that threw may succeed later (a function error is the
 //! Lambda form of a receiver's HTTP 500); a missing function or a refused request will not.
 
-use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use std::error::Error;
+
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::operation::invoke::InvokeError;
 
 /// A failed Lambda invocation. Never carries credentials: only the function, the region and
@@ -28,7 +31,7 @@ pub enum LambdaError {
         status: u16,
         message: String,
     },
-    #[error("Lambda refused the invocation of `{function}` (HTTP {status}, {code}): {message}")]
+    #[error("Lambda answered HTTP {status} ({code}) to the invocation of `{function}`: {message}")]
     Service {
         function: String,
         status: u16,
@@ -37,6 +40,14 @@ pub enum LambdaError {
     },
     #[error("invocation of `{function}` timed out after {timeout_ms} ms")]
     Timeout { function: String, timeout_ms: u64 },
+    /// No usable AWS credentials: none configured and none found by the default chain, or
+    /// the chain's source (STS, ECS, EC2 metadata) failed.
+    #[error("no AWS credentials to invoke `{function}`: {reason}")]
+    Credentials {
+        function: String,
+        reason: String,
+        retryable: bool,
+    },
     /// No answer: connection refused or reset, DNS, TLS.
     #[error("could not reach Lambda for `{function}`: {reason}")]
     Unreachable {
@@ -55,7 +66,7 @@ impl LambdaError {
         match self {
             Self::Throttled { .. } | Self::Timeout { .. } | Self::FunctionError { .. } => true,
             Self::Service { status, .. } => *status >= 500,
-            Self::Unreachable { retryable, .. } => *retryable,
+            Self::Unreachable { retryable, .. } | Self::Credentials { retryable, .. } => *retryable,
             Self::FunctionNotFound { .. } | Self::Request { .. } => false,
         }
     }
@@ -69,7 +80,16 @@ impl LambdaError {
     ) -> Self {
         let function = function.to_owned();
         // The whole chain of causes, for errors that have no better description.
-        let context = DisplayErrorContext(&e).to_string();
+        let context = causes(&e);
+        if let Some(credentials) = find_cause::<CredentialsError>(&e) {
+            // Not found anywhere will stay so; a failing source (STS, metadata) may recover.
+            let retryable = !matches!(credentials, CredentialsError::CredentialsNotLoaded(_));
+            return Self::Credentials {
+                function,
+                reason: causes(credentials),
+                retryable,
+            };
+        }
         match e {
             SdkError::TimeoutError(_) => Self::Timeout {
                 function,
@@ -131,6 +151,32 @@ impl LambdaError {
     }
 }
 
+/// `error: cause: cause ...`, each distinct message once (wrappers often repeat their source).
+fn causes(error: &(dyn Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.last().is_some_and(|last| last.ends_with(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// The first error of type `T` among `error` and its causes.
+fn find_cause<'a, T: Error + 'static>(error: &'a (dyn Error + 'static)) -> Option<&'a T> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +222,20 @@ mod tests {
         };
         assert!(!missing.is_retryable());
         assert!(missing.to_string().contains("`nope`"), "{missing}");
+    }
+
+    #[test]
+    fn causes_are_joined_once_each() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer: inner")]
+        struct Outer(#[source] Inner);
+        #[derive(Debug, thiserror::Error)]
+        #[error("inner")]
+        struct Inner;
+        #[derive(Debug, thiserror::Error)]
+        #[error("top")]
+        struct Top(#[source] Outer);
+        assert_eq!(causes(&Top(Outer(Inner))), "top: outer: inner");
+        assert!(find_cause::<Inner>(&Top(Outer(Inner))).is_some());
     }
 }

@@ -1,0 +1,202 @@
+//! What the Lambda client puts on the wire, seen by a plain HTTP receiver standing in for the
+//! Lambda endpoint: which credentials sign the request (SigV4's `Credential=` scope), the
+//! invocation type header, the body, and how timeouts and error answers are classified.
+
+use std::time::Duration;
+
+use super::{KEY, PRESENCE_EVENTS, SECRET, config, send, start_gateway};
+use crate::support::{Received, Sink, run_cli};
+
+const FUNCTION: &str = "arn:aws:lambda:eu-central-1:123456789012:function:hooks:live";
+
+/// A Lambda webhook whose endpoint is `endpoint`, with `lambda` options as TOML.
+fn webhook(id: &str, events: &str, lambda: &str) -> String {
+    format!(
+        r#"
+[[apps.webhooks]]
+id = "{id}"
+lambda_function = "{FUNCTION}"
+event_types = [{events}]
+lambda = {lambda}
+"#
+    )
+}
+
+fn by_prefix<'a>(got: &'a [Received], prefix: &str) -> &'a Received {
+    got.iter()
+        .find(|r| r.path.starts_with(prefix))
+        .unwrap_or_else(|| panic!("nothing under {prefix}"))
+}
+
+#[test]
+fn requests_are_signed_with_the_configured_or_the_environment_credentials() {
+    let sink = Sink::start(SECRET, KEY);
+    let webhooks = [
+        webhook(
+            "explicit",
+            r#""channel_occupied""#,
+            &format!(
+                r#"{{ client_options = {{ region = "eu-central-1", endpoint = "{}", credentials = {{ accessKeyId = "AKIDCONFIG", secretAccessKey = "config-secret-key", sessionToken = "config-session-token" }} }} }}"#,
+                sink.url("/explicit")
+            ),
+        ),
+        webhook(
+            "from-env",
+            r#""channel_vacated""#,
+            &format!(
+                r#"{{ async = true, region = "eu-west-1", client_options = {{ endpoint = "{}" }} }}"#,
+                sink.url("/env")
+            ),
+        ),
+    ];
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "AKIDFROMENV"),
+        ("AWS_SECRET_ACCESS_KEY", "env-secret-key"),
+    ];
+    let gateway = start_gateway(&config(&webhooks.concat()), &env);
+    send(&gateway, &[PRESENCE_EVENTS[2], PRESENCE_EVENTS[3]]);
+    let got = sink.expect(2);
+
+    let explicit = by_prefix(&got, "/explicit/");
+    // The ARN with its alias is the function name, path-escaped.
+    assert_eq!(
+        explicit.path,
+        "/explicit/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-central-1%3A123456789012%3Afunction%3Ahooks%3Alive/invocations"
+    );
+    let auth = explicit.header("authorization");
+    assert!(
+        auth.contains("Credential=AKIDCONFIG/")
+            && auth.contains("/eu-central-1/lambda/aws4_request"),
+        "{auth}"
+    );
+    assert_eq!(
+        explicit.header("x-amz-security-token"),
+        "config-session-token"
+    );
+    assert_eq!(explicit.header("x-amz-invocation-type"), "RequestResponse");
+    let body = explicit.json();
+    assert_eq!(body["payload"]["events"][0]["name"], "channel_occupied");
+    assert_eq!(body["headers"]["X-Pusher-Key"], KEY);
+    let signed = serde_json::to_vec(&body["payload"]).unwrap();
+    let signature = body["headers"]["X-Pusher-Signature"].as_str().unwrap();
+    assert!(switchyard::signature::verify(SECRET, &signed, signature));
+
+    let from_env = by_prefix(&got, "/env/");
+    let auth = from_env.header("authorization");
+    assert!(
+        auth.contains("Credential=AKIDFROMENV/") && auth.contains("/eu-west-1/lambda/aws4_request"),
+        "{auth}"
+    );
+    assert_eq!(from_env.header("x-amz-invocation-type"), "Event");
+    assert_eq!(
+        from_env.json()["payload"]["events"][0]["name"],
+        "channel_vacated"
+    );
+
+    let logs = gateway.logs().join("\n");
+    for secret in [
+        "config-secret-key",
+        "config-session-token",
+        "env-secret-key",
+    ] {
+        assert!(!logs.contains(secret), "{secret} in the logs");
+    }
+}
+
+#[test]
+fn a_slow_function_times_out_after_delivery_timeout_ms() {
+    let sink = Sink::start(SECRET, KEY);
+    let lambda = format!(
+        r#"{{ client_options = {{ region = "eu-central-1", endpoint = "{}", credentials = {{ accessKeyId = "AKID", secretAccessKey = "s" }} }} }}"#,
+        sink.url("/slow/5000")
+    );
+    let config = config(&webhook("slow", r#""channel_occupied""#, &lambda))
+        .replace("[server]", "[delivery]\ntimeout_ms = 300\n\n[server]");
+    let gateway = start_gateway(&config, &[]);
+    send(&gateway, &[PRESENCE_EVENTS[2]]);
+    let failed = gateway.wait_for_log(&["delivery failed", "slow"]);
+    assert!(
+        failed.contains(&format!(
+            "invocation of `{FUNCTION}` timed out after 300 ms"
+        )),
+        "{failed}"
+    );
+}
+
+#[test]
+fn throttling_and_server_errors_are_reported_as_such() {
+    let sink = Sink::start(SECRET, KEY);
+    let lambda = |path: &str| {
+        format!(
+            r#"{{ client_options = {{ region = "eu-central-1", endpoint = "{}", credentials = {{ accessKeyId = "AKID", secretAccessKey = "s" }} }} }}"#,
+            sink.url(path)
+        )
+    };
+    let webhooks = [
+        webhook("throttled", r#""channel_occupied""#, &lambda("/status/429")),
+        webhook("broken", r#""channel_occupied""#, &lambda("/status/503")),
+    ];
+    let gateway = start_gateway(&config(&webhooks.concat()), &[]);
+    send(&gateway, &[PRESENCE_EVENTS[2]]);
+    let throttled = gateway.wait_for_log(&["delivery failed", "throttled"]);
+    assert!(
+        throttled.contains("Lambda throttled the invocation") && throttled.contains("HTTP 429"),
+        "{throttled}"
+    );
+    let broken = gateway.wait_for_log(&["delivery failed", "broken"]);
+    assert!(broken.contains("HTTP 503"), "{broken}");
+    assert_eq!(
+        sink.expect(2).len(),
+        2,
+        "one attempt each: the SDK does not retry behind the gateway"
+    );
+    sink.assert_quiet(Duration::from_millis(300));
+}
+
+#[test]
+fn no_credentials_anywhere_is_a_clear_error() {
+    let sink = Sink::start(SECRET, KEY);
+    let lambda = format!(
+        r#"{{ client_options = {{ region = "eu-central-1", endpoint = "{}" }} }}"#,
+        sink.url("/")
+    );
+    let env = [
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+        ("AWS_PROFILE", ""),
+    ];
+    let gateway = start_gateway(
+        &config(&webhook("nocreds", r#""channel_occupied""#, &lambda)),
+        &env,
+    );
+    send(&gateway, &[PRESENCE_EVENTS[2]]);
+    let failed = gateway.wait_for_log(&["delivery failed", "nocreds"]);
+    assert!(
+        failed.contains(&format!("no AWS credentials to invoke `{FUNCTION}`")),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("no credentials found in chain"),
+        "says where it looked: {failed}"
+    );
+    sink.assert_quiet(Duration::from_millis(200));
+}
+
+#[test]
+fn check_never_prints_lambda_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let lambda = r#"{ client_options = { credentials = { accessKeyId = "AKIDCHECK", secretAccessKey = "check-secret-key", sessionToken = "check-token" }, bogus = 1 } }"#;
+    std::fs::write(
+        &path,
+        config(&webhook("w", r#""channel_occupied""#, lambda)),
+    )
+    .unwrap();
+    let (code, out) = run_cli(&["check", "--config", path.to_str().unwrap()]);
+    assert_ne!(code, 0, "the unknown field is reported: {out}");
+    assert!(out.contains("bogus"), "{out}");
+    assert!(
+        !out.contains("check-secret-key") && !out.contains("check-token"),
+        "{out}"
+    );
+}
