@@ -9,8 +9,9 @@
 //! - [`filter`]: the sandboxed WebAssembly filter runtime.
 //! - [`deliver`]: one JS-compatible, signed payload per webhook, sent over HTTP or to Lambda.
 //!
-//! Around them: [`config`] (load and validate), [`json`] (the `JSON.parse`/`JSON.stringify`
-//! compatible value type), [`event`], [`signature`], [`metrics`], and [`cli`].
+//! Around them: [`config`] (load and validate), [`import`] (from soketi), [`json`] (the
+//! `JSON.parse`/`JSON.stringify` compatible value type), [`event`], [`signature`], [`metrics`],
+//! and [`cli`].
 
 pub mod admin;
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod deliver;
 pub mod event;
 pub mod filter;
 pub mod gateway;
+pub mod import;
 pub mod ingest;
 pub mod json;
 pub mod metrics;

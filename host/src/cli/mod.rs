@@ -1,9 +1,11 @@
 //! # The `switchyard` command line
 //!
 //! `run` serves, `check` validates a config, `send` posts a signed test webhook, `filter`
-//! tests and scaffolds WASM filters. The binary only parses arguments and calls in here.
+//! tests and scaffolds WASM filters, `import` moves a soketi setup over. The binary only parses
+//! arguments and calls in here.
 
 mod check;
+mod import;
 mod run;
 mod send;
 
@@ -37,6 +39,9 @@ pub enum Command {
     Check(ConfigArg),
     /// Build a correctly signed Pusher webhook for an app and POST it (default: to the gateway).
     Send(send::SendArgs),
+    /// Move an existing setup onto Switchyard (`import soketi FILE`).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
 }
 
 /// `--config FILE`.
@@ -72,5 +77,6 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(&args.config),
         Command::Check(args) => check::check(&args.config),
         Command::Send(args) => send::send(args),
+        Command::Import(command) => import::run(command),
     }
 }

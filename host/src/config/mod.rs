@@ -18,4 +18,5 @@ pub use model::{
     LambdaTarget, Secret, ServerSettings, StaticCredentials, Target, Webhook,
 };
 pub use reader::Finding;
+pub(crate) use reader::nearest;
 pub use watch::FileWatcher;
