@@ -14,8 +14,16 @@ fi
 # Guest filters build for the WebAssembly component target.
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-# Node peers: Pusher's server SDK (webhook validation) and the rest of tests/node/package.json.
-(cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+# Node peers: Pusher's server SDK (webhook validation), the Lambda emulator (serverless@3 with
+# serverless-offline, run on loopback by tests/e2e/lambda) and the rest of tests/node/package.json.
+# `npm ci` wipes node_modules first: run it only when the lock file changed since the last one.
+if ! cmp -s tests/node/package-lock.json tests/node/node_modules/.installed-lock.json; then
+  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+  cp tests/node/package-lock.json tests/node/node_modules/.installed-lock.json
+fi
 
 # Pusher's Python SDK (validate_webhook checks the signature and time_ms).
 python3 -c 'import pusher' 2>/dev/null || pip install --quiet --disable-pip-version-check pusher
+
+# cargo-lambda (a binary shipped on PyPI) runs the Rust Lambda example for tests/e2e/lambda/rust.rs.
+command -v cargo-lambda >/dev/null || pip install --quiet --disable-pip-version-check --no-deps cargo-lambda==1.9.2

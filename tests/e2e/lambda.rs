@@ -4,6 +4,7 @@
 //! from the handler's side.
 
 mod emulator;
+mod rust;
 mod wire;
 
 use emulator::{Emulator, GATED_FN, Record, THROWS_FN, WEBHOOKS_FN, js_stringify};

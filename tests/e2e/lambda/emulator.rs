@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
@@ -116,13 +117,38 @@ impl Emulator {
 
     /// The records so far.
     pub fn records(&self) -> Vec<Record> {
-        let text =
-            std::fs::read_to_string(self.dir.path().join("records.jsonl")).unwrap_or_default();
-        text.lines().map(Record::parse).collect()
+        self.record_file().records()
     }
 
     /// Waits until at least `n` records satisfy `which`; returns those.
     pub fn wait_records(&self, n: usize, which: impl Fn(&Record) -> bool) -> Vec<Record> {
+        self.record_file()
+            .wait(n, which, || self.output().join("\n"))
+    }
+
+    fn record_file(&self) -> RecordFile {
+        RecordFile(self.dir.path().join("records.jsonl"))
+    }
+}
+
+/// The JSONL file handlers append their records to.
+pub struct RecordFile(pub PathBuf);
+
+impl RecordFile {
+    /// The records so far.
+    pub fn records(&self) -> Vec<Record> {
+        let text = std::fs::read_to_string(&self.0).unwrap_or_default();
+        text.lines().map(Record::parse).collect()
+    }
+
+    /// Waits until at least `n` records satisfy `which`; returns those. `output` tells what
+    /// the emulator printed, for the failure message.
+    pub fn wait(
+        &self,
+        n: usize,
+        which: impl Fn(&Record) -> bool,
+        output: impl Fn() -> String,
+    ) -> Vec<Record> {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let found: Vec<Record> = self.records().into_iter().filter(&which).collect();
@@ -133,7 +159,7 @@ impl Emulator {
                 Instant::now() < deadline,
                 "{} of {n} expected handler records; emulator output:\n{}",
                 found.len(),
-                self.output().join("\n")
+                output()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
