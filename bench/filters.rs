@@ -1,0 +1,169 @@
+//! What a WebAssembly filter costs per event, against the same logic in native Rust.
+//!
+//! `cargo bench -p switchyard --bench filters` builds the example filters, then measures
+//! the channel router natively (the very `routes.rs` the component is built from), the
+//! router component in batches of 1 and of 20 events, and the no-op component (the cost of
+//! the call machinery alone). Each figure is the median of several rounds; ratios are to the
+//! native baseline of the same run, so they mean the same on any machine.
+
+#[path = "../host/tests/guests/mod.rs"]
+mod guests;
+#[path = "../guest-filters/examples/channel-router/src/routes.rs"]
+mod routes;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use switchyard::event::Event;
+use switchyard::filter::{
+    FilterContext, FilterRuntime, FilterSettings, FilterSpec, OnError, Verdict,
+};
+
+const ROUNDS: usize = 7;
+/// Events per round, whatever the batch size.
+const EVENTS_PER_ROUND: usize = 200_000;
+
+fn main() {
+    let params = json!({"routes": [
+        {"webhook": "billing", "channels": ["private-billing-*", "presence-billing-*"]},
+        {"webhook": "chat", "channels": ["private-chat-*", "presence-room-?", "presence-room-??"]},
+        {"webhook": "https://audit.example.com/*", "channels": ["*"]},
+    ], "otherwise": "drop"});
+    let ctx = FilterContext {
+        app_id: "app-1".into(),
+        webhook_id: "chat".into(),
+        webhook_target: "https://chat.example.com/hooks".into(),
+    };
+    let events = sample_events(20);
+
+    // The component's `init` is `Routes::check`: the native side starts the same way.
+    let table: routes::Routes = serde_json::from_value(params.clone()).unwrap();
+    let mut native_routes = table.check().unwrap();
+    let native = measure(20, || {
+        let verdicts: Vec<Verdict> = events
+            .iter()
+            .map(|e| {
+                let allowed =
+                    native_routes.allows(&ctx.webhook_id, &ctx.webhook_target, e.channel());
+                if allowed {
+                    Verdict::Keep
+                } else {
+                    Verdict::Drop
+                }
+            })
+            .collect();
+        black_box(verdicts);
+    });
+
+    let runtime = FilterRuntime::new(FilterSettings::default()).unwrap();
+    let load = |example: &str, params: serde_json::Value| {
+        let spec = FilterSpec {
+            name: example.into(),
+            module: guests::wasm(example),
+            params,
+            on_error: OnError::Drop,
+        };
+        runtime.load(&spec).unwrap()
+    };
+    let router = load("filter-channel-router", params);
+    let noop = load("filter-noop", json!({}));
+    let wasm = |filter: &switchyard::filter::LoadedFilter, batch: usize| {
+        let mut batch_events = sample_events(batch);
+        measure(batch, || {
+            let (events, verdicts) = filter.decide(&ctx, std::mem::take(&mut batch_events));
+            batch_events = events;
+            black_box(verdicts.unwrap());
+        })
+    };
+    let rows = [
+        ("native channel-router, batch 20", native),
+        ("wasm channel-router, batch 1", wasm(&router, 1)),
+        ("wasm channel-router, batch 20", wasm(&router, 20)),
+        ("wasm noop, batch 1", wasm(&noop, 1)),
+        ("wasm noop, batch 20", wasm(&noop, 20)),
+    ];
+
+    println!(
+        "filters: median of {ROUNDS} rounds of {EVENTS_PER_ROUND} events; events carry 300 bytes of data"
+    );
+    println!(
+        "{:<34} {:>12} {:>12} {:>10}",
+        "", "ns/event", "ns/call", "× native"
+    );
+    for (label, cost) in &rows {
+        let ratio = cost.per_event / native.per_event;
+        println!(
+            "{label:<34} {:>12.1} {:>12.1} {ratio:>10.2}",
+            cost.per_event, cost.per_call
+        );
+    }
+    let batch20 = rows[2].1.per_event / native.per_event;
+    let batch1 = Duration::from_secs_f64(rows[1].1.per_call * 1e-9);
+    println!(
+        "target: router at batch 20 within 3× native per event: {batch20:.2}× ({})",
+        verdict(batch20 <= 3.0)
+    );
+    println!(
+        "target: router at batch 1 under 2 µs per call: {batch1:.2?} ({})",
+        verdict(batch1 < Duration::from_micros(2))
+    );
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
+/// Nanoseconds per event and per call of `call`, which handles `batch` events.
+#[derive(Debug, Clone, Copy)]
+struct Cost {
+    per_event: f64,
+    per_call: f64,
+}
+
+fn measure(batch: usize, mut call: impl FnMut()) -> Cost {
+    let calls = EVENTS_PER_ROUND / batch;
+    for _ in 0..calls / 10 {
+        call();
+    }
+    let mut rounds: Vec<f64> = (0..ROUNDS)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..calls {
+                call();
+            }
+            started.elapsed().as_secs_f64() * 1e9 / calls as f64
+        })
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    let per_call = rounds[ROUNDS / 2];
+    Cost {
+        per_event: per_call / batch as f64,
+        per_call,
+    }
+}
+
+/// Client events spread over channels that each webhook of the routes does and does not get.
+fn sample_events(count: usize) -> Vec<Event> {
+    let channels = [
+        "private-chat-1",
+        "presence-room-7",
+        "private-billing-3",
+        "public-news",
+    ];
+    let data = json!({"text": "x".repeat(240), "sent_at": 1_700_000_000_000u64}).to_string();
+    (0..count)
+        .map(|i| {
+            let event = json!({
+                "name": "client_event",
+                "channel": channels[i % channels.len()],
+                "event": "client-message",
+                "data": data,
+                "socket_id": "123456.7890123",
+                "user_id": format!("user-{i}"),
+            });
+            let value = switchyard::json::parse(event.to_string().as_bytes()).unwrap();
+            Event::from_value(value).unwrap()
+        })
+        .collect()
+}

@@ -1,0 +1,149 @@
+//! A filter ready to run: its instance pool, its `on_error`, and what `/status` shows.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::bindings::{self, context_record};
+use super::pool::Pool;
+use super::runtime::{ModuleHash, ModuleOrigin};
+use super::{FilterContext, FilterError, FilterSpec, OnError};
+use crate::event::Event;
+use crate::json;
+
+/// A filter's decision for one event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Keep,
+    Drop,
+    /// Deliver this event instead.
+    Replace(Event),
+}
+
+/// One loaded filter of a chain.
+pub struct LoadedFilter {
+    name: String,
+    on_error: OnError,
+    pool: Arc<Pool>,
+    origin: ModuleOrigin,
+    loaded_at: SystemTime,
+    load_duration: Duration,
+}
+
+impl LoadedFilter {
+    pub(crate) fn new(
+        spec: &FilterSpec,
+        pool: Arc<Pool>,
+        origin: ModuleOrigin,
+        loaded_at: SystemTime,
+        load_duration: Duration,
+    ) -> Self {
+        Self {
+            name: spec.name.clone(),
+            on_error: spec.on_error,
+            pool,
+            origin,
+            loaded_at,
+            load_duration,
+        }
+    }
+
+    /// The filter's name from the config.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What happens to a batch this filter fails on.
+    pub fn on_error(&self) -> OnError {
+        self.on_error
+    }
+
+    /// The SHA-256 of the module file.
+    pub fn module_hash(&self) -> ModuleHash {
+        self.pool.module_hash()
+    }
+
+    /// Whether loading compiled the module, read it from the disk cache, or found it compiled.
+    pub fn origin(&self) -> ModuleOrigin {
+        self.origin
+    }
+
+    /// When the filter was loaded.
+    pub fn loaded_at(&self) -> SystemTime {
+        self.loaded_at
+    }
+
+    /// How long loading took (read, compile or cache, instantiate, `init`).
+    pub fn load_duration(&self) -> Duration {
+        self.load_duration
+    }
+
+    /// Calls that failed (trap, timeout, memory, bad output), over every load of this filter
+    /// with the same module and params.
+    pub fn failures(&self) -> u64 {
+        self.pool.failures()
+    }
+
+    /// Decides a batch: one verdict per event, or why the filter failed. The batch is handed
+    /// back either way.
+    ///
+    /// Blocks for up to the call timeout (more if every instance is busy): call it from a
+    /// blocking thread (`tokio::task::spawn_blocking`), never on an async reactor thread.
+    pub fn decide(
+        &self,
+        ctx: &FilterContext,
+        events: Vec<Event>,
+    ) -> (Vec<Event>, Result<Vec<Verdict>, FilterError>) {
+        let (events, answer) = self.pool.decide(&context_record(ctx), events);
+        let verdicts = answer.and_then(|verdicts| {
+            // The pool counted failed calls; a malformed answer is counted here.
+            self.read_verdicts(events.len(), verdicts)
+                .inspect_err(|_| self.pool.count_failure())
+        });
+        (events, verdicts)
+    }
+
+    /// Checks the guest's answer: one verdict per event, replacements that are events.
+    fn read_verdicts(
+        &self,
+        events: usize,
+        verdicts: Vec<bindings::Verdict>,
+    ) -> Result<Vec<Verdict>, FilterError> {
+        if verdicts.len() != events {
+            return Err(FilterError::VerdictCount {
+                filter: self.name.clone(),
+                events,
+                verdicts: verdicts.len(),
+            });
+        }
+        let read =
+            |(index, verdict)| match verdict {
+                bindings::Verdict::Keep => Ok(Verdict::Keep),
+                bindings::Verdict::Drop => Ok(Verdict::Drop),
+                bindings::Verdict::Replace(text) => parse_event(&text)
+                    .map(Verdict::Replace)
+                    .map_err(|reason| FilterError::BadReplacement {
+                        filter: self.name.clone(),
+                        index,
+                        reason,
+                    }),
+            };
+        verdicts.into_iter().enumerate().map(read).collect()
+    }
+}
+
+fn parse_event(text: &str) -> Result<Event, String> {
+    let value = json::parse(text.as_bytes()).map_err(|e| e.to_string())?;
+    Event::from_value(value).map_err(|e| e.to_string())
+}
+
+impl fmt::Debug for LoadedFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedFilter")
+            .field("name", &self.name)
+            .field("module", &self.module_hash())
+            .field("on_error", &self.on_error)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,231 @@
+//! One filter instance in its own `Store`: the sandbox's limits and the host side of the
+//! world's imports. A trap poisons a `Store`, so a failed sandbox is dropped, never reused.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::{self, FilterImports, Level};
+use super::error::describe;
+use super::output::{GUEST_LOG, GuestOutput, Stream};
+use super::pool::Module;
+use super::{FilterError, Shared};
+use crate::event::Event;
+
+/// Everything a guest can reach: WASI (clocks, random, captured stdio) and the batch.
+pub(crate) struct State {
+    filter: Arc<str>,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memory: MemoryCap,
+    stderr: GuestOutput,
+    /// The batch being decided, for `event-data` and `event-json`; empty between calls.
+    batch: Vec<Event>,
+}
+
+/// One live instance.
+pub(crate) struct Sandbox {
+    store: Store<State>,
+    bindings: bindings::Filter,
+}
+
+impl Sandbox {
+    /// Instantiates `module` and runs its `init` with `params` (JSON text).
+    pub(crate) fn start(
+        shared: &Shared,
+        module: &Module,
+        filter: &Arc<str>,
+        params: &str,
+    ) -> Result<Self, FilterError> {
+        let stderr = GuestOutput::new(filter.clone(), Stream::Stderr);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(GuestOutput::new(filter.clone(), Stream::Stdout))
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = State {
+            filter: filter.clone(),
+            wasi,
+            table: ResourceTable::new(),
+            memory: MemoryCap(shared.settings.memory_limit_bytes),
+            stderr,
+            batch: Vec::new(),
+        };
+        let mut store = Store::new(&shared.engine, state);
+        store.limiter(|state| &mut state.memory);
+        store.set_epoch_deadline(shared.deadline_ticks);
+        let bindings = module
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| match classify(&e) {
+                Some(kind) => failure(kind, &e, shared, &store),
+                None => FilterError::Instantiate {
+                    filter: filter.to_string(),
+                    reason: describe(&e),
+                },
+            })?;
+        let mut sandbox = Self { store, bindings };
+        sandbox.store.set_epoch_deadline(shared.deadline_ticks);
+        match sandbox.bindings.call_init(&mut sandbox.store, params) {
+            Ok(Ok(())) => Ok(sandbox),
+            Ok(Err(message)) => Err(FilterError::Init {
+                filter: filter.to_string(),
+                message,
+            }),
+            Err(e) => Err(sandbox.failure(&e, shared)),
+        }
+    }
+
+    /// Runs `decide` on a batch. The batch is lent to the instance for the call and always
+    /// handed back; after an `Err` the sandbox must be dropped.
+    pub(crate) fn decide(
+        &mut self,
+        shared: &Shared,
+        ctx: &bindings::Context,
+        events: Vec<Event>,
+    ) -> (Vec<Event>, Result<Vec<bindings::Verdict>, FilterError>) {
+        let records: Vec<_> = events.iter().map(bindings::event_record).collect();
+        self.store.data_mut().batch = events;
+        self.store.set_epoch_deadline(shared.deadline_ticks);
+        self.store.data().stderr.take_recent();
+        let result = self.bindings.call_decide(&mut self.store, ctx, &records);
+        let events = std::mem::take(&mut self.store.data_mut().batch);
+        (events, result.map_err(|e| self.failure(&e, shared)))
+    }
+
+    fn failure(&self, error: &wasmtime::Error, shared: &Shared) -> FilterError {
+        failure(
+            classify(error).unwrap_or(Kind::Trap),
+            error,
+            shared,
+            &self.store,
+        )
+    }
+}
+
+/// How a call failed.
+enum Kind {
+    Timeout,
+    Memory,
+    Trap,
+}
+
+/// Timeouts and memory excess are recognised; `None` is an error that is not a trap.
+fn classify(error: &wasmtime::Error) -> Option<Kind> {
+    if error.downcast_ref::<MemoryExceeded>().is_some() {
+        return Some(Kind::Memory);
+    }
+    match error.downcast_ref::<Trap>()? {
+        Trap::Interrupt => Some(Kind::Timeout),
+        _ => Some(Kind::Trap),
+    }
+}
+
+fn failure(
+    kind: Kind,
+    error: &wasmtime::Error,
+    shared: &Shared,
+    store: &Store<State>,
+) -> FilterError {
+    let filter = store.data().filter.to_string();
+    match kind {
+        Kind::Timeout => FilterError::Timeout {
+            filter,
+            deadline: shared.settings.call_timeout,
+        },
+        Kind::Memory => FilterError::MemoryLimit {
+            filter,
+            limit_bytes: shared.settings.memory_limit_bytes,
+        },
+        Kind::Trap => {
+            // The trap itself ("wasm `unreachable` instruction executed") says little; what
+            // the guest printed before it (a panic message) says why.
+            let mut message = match error.downcast_ref::<Trap>() {
+                Some(trap) => trap.to_string(),
+                None => describe(error),
+            };
+            let stderr = store.data().stderr.take_recent();
+            if !stderr.is_empty() {
+                message = format!("{message}; stderr: {stderr}");
+            }
+            FilterError::Trap { filter, message }
+        }
+    }
+}
+
+/// Refuses memory growth past the cap with an error (a trap), so the failure is reported as
+/// what it is rather than as whatever the guest does when an allocation fails.
+struct MemoryCap(usize);
+
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit of {0} bytes exceeded")]
+struct MemoryExceeded(usize);
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.0 {
+            return Err(MemoryExceeded(self.0).into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables are bounded by the pooling allocator's per-table limit.
+        Ok(true)
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl State {
+    fn event(&self, index: u32) -> wasmtime::Result<&Event> {
+        let found = usize::try_from(index).ok().and_then(|i| self.batch.get(i));
+        found.ok_or_else(|| wasmtime::format_err!("no event {index} in the batch being decided"))
+    }
+}
+
+impl FilterImports for State {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        let filter = &*self.filter;
+        match level {
+            Level::Trace => tracing::trace!(target: GUEST_LOG, filter, "{message}"),
+            Level::Debug => tracing::debug!(target: GUEST_LOG, filter, "{message}"),
+            Level::Info => tracing::info!(target: GUEST_LOG, filter, "{message}"),
+            Level::Warn => tracing::warn!(target: GUEST_LOG, filter, "{message}"),
+            Level::Error => tracing::error!(target: GUEST_LOG, filter, "{message}"),
+        }
+        Ok(())
+    }
+
+    fn event_data(&mut self, index: u32) -> wasmtime::Result<Option<String>> {
+        Ok(self.event(index)?.get_str("data").map(str::to_owned))
+    }
+
+    fn event_json(&mut self, index: u32) -> wasmtime::Result<String> {
+        let mut json = Vec::new();
+        self.event(index)?.write_json(&mut json);
+        // `write_json` escapes what is not valid Unicode, so its output is UTF-8.
+        Ok(String::from_utf8(json)?)
+    }
+}
