@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::{ArcSwap, Guard};
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
@@ -92,9 +92,10 @@ impl Gateway {
         self.reload_state.lock().await.last.clone()
     }
 
-    /// The current snapshot; hold it for the whole of one request.
-    pub fn snapshot(&self) -> Guard<Arc<Snapshot>> {
-        self.snapshot.load()
+    /// The current snapshot; hold it for the whole of one request. An owned `Arc` rather
+    /// than an `arc_swap` guard: requests hold it across awaits, which guards are not for.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
