@@ -3,7 +3,7 @@
 //! records what it received and whether its own signature check passed. Assertions are made
 //! from the handler's side.
 
-mod emulator;
+pub mod emulator;
 mod rust;
 mod wire;
 
@@ -16,7 +16,7 @@ const SECRET: &str = "app-secret";
 
 /// Environment for every gateway here: no EC2 metadata lookups (the tests touch nothing but
 /// loopback) and no profile files from the machine, so only what a test gives counts.
-const HERMETIC: [(&str, &str); 3] = [
+pub const HERMETIC: [(&str, &str); 3] = [
     ("AWS_EC2_METADATA_DISABLED", "true"),
     ("AWS_CONFIG_FILE", "/nonexistent/switchyard-test/config"),
     (

@@ -6,4 +6,5 @@ mod delivery;
 mod ingest;
 mod lambda;
 mod reload;
+mod soketi;
 mod support;

@@ -143,6 +143,15 @@ impl Sink {
             .collect()
     }
 
+    /// The next request, if one arrives within `within` (for tests that collect until done).
+    pub fn next_within(&self, within: Duration) -> Option<Received> {
+        match self.rx.recv_timeout(within) {
+            Ok(received) => Some(received),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => panic!("sink process died"),
+        }
+    }
+
     /// Asserts nothing (more) arrives within `quiet`.
     pub fn assert_quiet(&self, quiet: Duration) {
         match self.rx.recv_timeout(quiet) {
@@ -409,7 +418,15 @@ pub fn stamp_module(stamp: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let built = Command::new(cargo)
             .current_dir(&root)
-            .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2", "-p", "filter-stamp"])
+            .args([
+                "build",
+                "--quiet",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "-p",
+                "filter-stamp",
+            ])
             .env("STAMP", stamp)
             .status()
             .unwrap();
@@ -424,7 +441,10 @@ pub fn stamp_module(stamp: &str) -> PathBuf {
 /// The module hash `/status` shows for the first filter of the first webhook of the first app.
 pub fn module_hash(status: &Value) -> String {
     let filter = &status["apps"][0]["webhooks"][0]["filters"][0];
-    filter["module_hash"].as_str().unwrap_or_default().to_owned()
+    filter["module_hash"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// SHA-256 of a file, hex.
@@ -459,7 +479,13 @@ pub struct SoakReport {
 /// started), replaces the gateway's stamp filter `module` `reloads` times, alternating
 /// `versions` (stamped `v1`, `v2`), then checks what the sink received. The gateway's one
 /// webhook must run the stamp filter and deliver to `sink`.
-pub fn reload_soak(gateway: &Arc<Gateway>, sink: &Sink, module: &Path, versions: &[PathBuf; 2], reloads: usize) -> SoakReport {
+pub fn reload_soak(
+    gateway: &Arc<Gateway>,
+    sink: &Sink,
+    module: &Path,
+    versions: &[PathBuf; 2],
+    reloads: usize,
+) -> SoakReport {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     let next_seq = Arc::new(AtomicU64::new(0));
@@ -469,7 +495,9 @@ pub fn reload_soak(gateway: &Arc<Gateway>, sink: &Sink, module: &Path, versions:
         std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
                 let seq = next_seq.fetch_add(1, Ordering::SeqCst);
-                let body = batch(&[serde_json::json!({"name": "channel_occupied", "channel": format!("seq-{seq}")})]);
+                let body = batch(&[
+                    serde_json::json!({"name": "channel_occupied", "channel": format!("seq-{seq}")}),
+                ]);
                 assert_eq!(post_signed(&gateway, "app-key", "app-secret", &body).0, 200);
             }
         })
@@ -496,7 +524,9 @@ pub fn reload_soak(gateway: &Arc<Gateway>, sink: &Sink, module: &Path, versions:
     let mut stamps = HashMap::new();
     for delivery in sink.expect(report.sent as usize) {
         for event in delivery.json()["events"].as_array().unwrap() {
-            let seq: u64 = event["channel"].as_str().unwrap()["seq-".len()..].parse().unwrap();
+            let seq: u64 = event["channel"].as_str().unwrap()["seq-".len()..]
+                .parse()
+                .unwrap();
             let stamp = event["filter_stamp"].as_str().unwrap().to_owned();
             report.delivered += 1;
             if stamps.insert(seq, stamp).is_some() {
