@@ -22,6 +22,11 @@ if ! cmp -s tests/node/package-lock.json tests/node/node_modules/.installed-lock
   cp tests/node/package-lock.json tests/node/node_modules/.installed-lock.json
 fi
 
+# soketi 1.6.1 and pusher-js (tests/e2e/soketi) come with the npm peers; soketi's native
+# uWebSockets.js is the build the `overrides` entry names. Say so here if it cannot load.
+(cd tests/node && node -e 'require("uWebSockets.js"); require("pusher-js")') ||
+  { echo "tests/setup.sh: soketi's uWebSockets.js does not load on this machine" >&2; exit 1; }
+
 # Pusher's Python SDK (validate_webhook checks the signature and time_ms).
 python3 -c 'import pusher' 2>/dev/null || pip install --quiet --disable-pip-version-check pusher
 
