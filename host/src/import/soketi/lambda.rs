@@ -18,8 +18,9 @@ pub(super) fn read_lambda(path: &str, raw: Option<&Value>, report: &mut Report) 
     let mut out = Map::new();
     match raw.map(|v| (v, v.as_object())) {
         None | Some((Value::Null, _)) => {
-            let msg = "absent: soketi 1.6.1 throws on such a webhook and never invoked it; \
-                       the gateway invokes it synchronously (RequestResponse)";
+            let msg = "absent: soketi 1.6.1 shuts itself down on the first event for such a \
+                       webhook (it reads `lambda.async`); the gateway invokes it synchronously \
+                       (RequestResponse)";
             report.note(path, msg);
         }
         Some((_, None)) => report.warn(path, "not an object: soketi cannot use it; left out"),

@@ -233,3 +233,6 @@ fn listen_addr(url: &Url, report: &mut Report) -> SocketAddr {
     };
     SocketAddr::new(ip, port)
 }
+
+#[cfg(test)]
+mod tests;
