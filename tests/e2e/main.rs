@@ -3,6 +3,7 @@
 
 mod cli;
 mod delivery;
+mod import;
 mod ingest;
 mod lambda;
 mod reload;
