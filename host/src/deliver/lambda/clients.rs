@@ -40,7 +40,9 @@ impl ClientKey {
 /// A built client and the region it resolved to (for error messages).
 #[derive(Debug, Clone)]
 pub struct LambdaClient {
+    /// Cheap to clone: clones share the connection pool and credentials cache.
     pub client: aws_sdk_lambda::Client,
+    /// The region the client resolved to.
     pub region: String,
 }
 
@@ -191,5 +193,11 @@ mod tests {
             !debug.contains("very-secret") && !debug.contains("AKIA"),
             "{debug}"
         );
+    }
+
+    #[test]
+    fn endpoints_are_logged_without_their_password() {
+        let url = Url::parse("https://user:hunter2@vpce.example:8443/path").unwrap();
+        assert_eq!(without_userinfo(&url), "https://vpce.example:8443/path");
     }
 }
