@@ -2,7 +2,6 @@
 //! [`crate::import::soketi`]). Writes the config, prints or writes the soketi snippet, and
 //! reports on stderr everything it changed or left out.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -171,22 +170,34 @@ fn write_outputs(args: &SoketiArgs, format: Format, imported: &Imported) -> anyh
         print!("{config}");
         eprintln!("{summary}");
         if let Some(text) = snippet.file_text() {
-            eprintln!("\nPut this into soketi's config file (it replaces the apps list):\n{text}");
+            eprintln!(
+                "\nPut this into soketi's config file, after any `appManager` object \
+                 (it replaces the apps list):\n{text}"
+            );
         }
         if let Some(text) = snippet.env_text() {
             eprintln!("\nSet these variables for soketi:\n{text}");
         }
         return Ok(());
     };
-    let mut written = vec![write_new(out, &config, args.force)?];
+    let mut files = vec![(out.clone(), config)];
     if let Some(text) = snippet.file_text() {
-        written.push(write_new(&beside(out, "soketi.json"), &text, args.force)?);
+        files.push((beside(out, "soketi.json"), text));
     }
     if let Some(text) = snippet.env_text() {
-        written.push(write_new(&beside(out, "soketi.env"), &text, args.force)?);
+        files.push((beside(out, "soketi.env"), text));
+    }
+    // All or nothing: no file is replaced unless asked, and none is written if one would be.
+    if !args.force
+        && let Some((path, _)) = files.iter().find(|(path, _)| path.exists())
+    {
+        bail!("{} exists (--force replaces it)", path.display());
+    }
+    for (path, text) in &files {
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     eprintln!("{summary}");
-    for path in written {
+    for (path, _) in &files {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
@@ -198,26 +209,6 @@ fn beside(out: &Path, suffix: &str) -> PathBuf {
         .file_stem()
         .map_or_else(|| "switchyard".into(), |s| s.to_string_lossy());
     out.with_file_name(format!("{stem}.{suffix}"))
-}
-
-/// Writes `text` to `path`, refusing to replace an existing file unless `force`.
-fn write_new(path: &Path, text: &str, force: bool) -> anyhow::Result<PathBuf> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
-    let mut file = options.open(path).with_context(|| {
-        format!(
-            "cannot write {} (it exists? --force replaces it)",
-            path.display()
-        )
-    })?;
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path.to_owned())
 }
 
 #[cfg(test)]

@@ -168,14 +168,19 @@ fn read_app(
         .chain(WEBHOOKS)
         .copied()
         .collect();
+    // Hints name the main spelling of each field: the others differ only in case.
+    let main =
+        SETTINGS
+            .iter()
+            .map(|row| row[0])
+            .chain([ID.0[0], KEY.0[0], SECRET.0[0], WEBHOOKS[0]]);
+    let main: Vec<&str> = main.collect();
     for key in source.keys().filter(|k| !known.contains(k.as_str())) {
-        let hint = config::nearest(key, known.iter().copied())
+        let hint = config::nearest(key, main.iter().copied())
             .map(|near| format!(" (did you mean `{near}`?)"))
             .unwrap_or_default();
-        report.warn(
-            &format!("{path}.{key}"),
-            format!("not a soketi app field{hint}: soketi ignores it"),
-        );
+        let msg = format!("not a soketi app field{hint}: soketi ignores it");
+        report.warn(&format!("{path}.{key}"), msg);
     }
     let id = read_text(path, source, ID, report)?;
     let key = read_text(path, source, KEY, report)?;

@@ -100,6 +100,19 @@ pub fn import(input: Input) -> Result<Imported, ImportError> {
     }
     if input.use_env || !options.apps_from_file {
         options.apply_env(input.env, &mut report);
+    } else {
+        let unread = input
+            .env
+            .iter()
+            .filter(|(name, _)| name.starts_with("SOKETI_"))
+            .count();
+        if unread > 0 {
+            let msg = format!(
+                "{unread} SOKETI_* variable(s) set here were not read; soketi applies them over \
+                 its file: pass --env to import them too"
+            );
+            report.note("", msg);
+        }
     }
     if !options.apps_from_file && !options.apps_from_env {
         return Err(ImportError::NoApps(

@@ -219,6 +219,13 @@ fn the_environment_form_gives_the_first_app_and_an_env_snippet() {
     let file = example("nested.json");
     let without = import_with(Some(&file), &env, false).unwrap();
     assert_eq!(without.config.apps[0].key, "app-key");
+    let notes = lines(&without, Level::Note);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("6 SOKETI_* variable(s) set here were not read")),
+        "{notes:?}"
+    );
     let with = import_with(Some(&file), &env, true).unwrap();
     assert_eq!(with.config.apps[0].key, "env-key");
     assert!(with.snippet.file.is_some() && !with.snippet.env.is_empty());
