@@ -29,6 +29,15 @@ event_types = ["channel_occupied", "client_event"]
     ))
 }
 
+/// A request the gateway must refuse, and how.
+struct Refusal<'a> {
+    what: &'a str,
+    headers: Vec<(&'a str, &'a str)>,
+    body: Vec<u8>,
+    status: u16,
+    reason: &'a str,
+}
+
 #[test]
 fn refusals_have_clear_statuses_and_deliver_nothing() {
     let sink = Sink::start(SECRET, KEY);
@@ -37,55 +46,62 @@ fn refusals_have_clear_statuses_and_deliver_nothing() {
     let good_sig = switchyard::signature::sign(SECRET, good.as_bytes());
     let zero_sig = "0".repeat(64);
 
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
-        (
-            "unknown key",
-            vec![("X-Pusher-Key", "nope"), ("X-Pusher-Signature", &good_sig)],
-            good.clone().into(),
-            401,
-            "unknown app key",
-        ),
-        (
-            "missing key",
-            vec![("X-Pusher-Signature", &good_sig)],
-            good.clone().into(),
-            401,
-            "X-Pusher-Key",
-        ),
-        (
-            "bad signature",
-            vec![("X-Pusher-Key", KEY), ("X-Pusher-Signature", &zero_sig)],
-            good.clone().into(),
-            401,
-            "X-Pusher-Signature",
-        ),
-        (
-            "missing signature",
-            vec![("X-Pusher-Key", KEY)],
-            good.clone().into(),
-            401,
-            "X-Pusher-Signature",
-        ),
-        (
-            "wrong content type",
-            vec![
+    let cases: Vec<Refusal> = vec![
+        Refusal {
+            what: "unknown key",
+            headers: vec![("X-Pusher-Key", "nope"), ("X-Pusher-Signature", &good_sig)],
+            body: good.clone().into(),
+            status: 401,
+            reason: "unknown app key",
+        },
+        Refusal {
+            what: "missing key",
+            headers: vec![("X-Pusher-Signature", &good_sig)],
+            body: good.clone().into(),
+            status: 401,
+            reason: "X-Pusher-Key",
+        },
+        Refusal {
+            what: "bad signature",
+            headers: vec![("X-Pusher-Key", KEY), ("X-Pusher-Signature", &zero_sig)],
+            body: good.clone().into(),
+            status: 401,
+            reason: "X-Pusher-Signature",
+        },
+        Refusal {
+            what: "missing signature",
+            headers: vec![("X-Pusher-Key", KEY)],
+            body: good.clone().into(),
+            status: 401,
+            reason: "X-Pusher-Signature",
+        },
+        Refusal {
+            what: "wrong content type",
+            headers: vec![
                 ("X-Pusher-Key", KEY),
                 ("X-Pusher-Signature", &good_sig),
                 ("Content-Type", "text/plain"),
             ],
-            good.clone().into(),
-            415,
-            "application/json",
-        ),
-        (
-            "too large",
-            vec![("X-Pusher-Key", KEY), ("X-Pusher-Signature", &good_sig)],
-            vec![b' '; 4096],
-            413,
-            "2048",
-        ),
+            body: good.clone().into(),
+            status: 415,
+            reason: "application/json",
+        },
+        Refusal {
+            what: "too large",
+            headers: vec![("X-Pusher-Key", KEY), ("X-Pusher-Signature", &good_sig)],
+            body: vec![b' '; 4096],
+            status: 413,
+            reason: "2048",
+        },
     ];
-    for (what, headers, body, status, reason) in cases {
+    for Refusal {
+        what,
+        headers,
+        body,
+        status,
+        reason,
+    } in cases
+    {
         let (got, answer) = post_raw(&gateway, &headers, body);
         assert_eq!(got, status, "{what}: {answer}");
         assert!(answer.contains(reason), "{what}: {answer}");
