@@ -3,7 +3,7 @@
 //! In: a soketi 1.6.1 config file (its JSON, with dotted keys such as
 //! `"appManager.array.apps"` or nested objects) and, with `--env` or when the file has no
 //! apps, the `SOKETI_*` variables (`SOKETI_DEFAULT_APP_*`, `SOKETI_WEBHOOKS_BATCHING*`).
-//! soketi's options are rebuilt the way soketi builds them ([`options`]), then:
+//! soketi's options are rebuilt the way soketi builds them (`options.rs`), then:
 //!
 //! - every app moves to the gateway with its id, key and secret, and each webhook as it is
 //!   (url or lambda_function, event_types, headers, filter, lambda options);
