@@ -1,19 +1,23 @@
 //! What a filter is told besides the events.
 
+use std::borrow::Cow;
+
 /// The app and webhook a batch is being decided for: one module may serve several webhooks.
+///
+/// In a filter's signature it is just `&Context`: the lifetime is that of the call's text.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Context {
-    app_id: String,
-    webhook_id: String,
-    webhook_target: String,
+pub struct Context<'a> {
+    app_id: Cow<'a, str>,
+    webhook_id: Cow<'a, str>,
+    webhook_target: Cow<'a, str>,
 }
 
-impl Context {
+impl<'a> Context<'a> {
     /// A context, e.g. for a test.
     pub fn new(
-        app_id: impl Into<String>,
-        webhook_id: impl Into<String>,
-        webhook_target: impl Into<String>,
+        app_id: impl Into<Cow<'a, str>>,
+        webhook_id: impl Into<Cow<'a, str>>,
+        webhook_target: impl Into<Cow<'a, str>>,
     ) -> Self {
         Self {
             app_id: app_id.into(),

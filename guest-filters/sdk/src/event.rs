@@ -1,9 +1,11 @@
 //! The event a filter decides on.
 //!
-//! In a component, the small fields arrive with the call and `data` and the event's JSON are
-//! fetched from the gateway the first time they are read (see the `.wit` file for why); in a
-//! native test an event is built locally. Both look the same to a filter.
+//! In a component, the small fields are slices of the text the gateway passed with the call,
+//! and `data` and the event's JSON are fetched from the gateway the first time they are read
+//! (see the `.wit` file for why); in a native test an event is built locally. Both look the
+//! same to a filter.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use serde_json::{Map, Value};
@@ -11,13 +13,15 @@ use serde_json::{Map, Value};
 use crate::edit::EditedEvent;
 
 /// One Pusher webhook event, read-only. Build a modified copy with [`Event::edit`].
+///
+/// In a filter's signature it is just `&Event`: the lifetime is that of the call's text.
 #[derive(Debug)]
-pub struct Event {
-    name: String,
-    channel: String,
-    event: Option<String>,
-    socket_id: Option<String>,
-    user_id: Option<String>,
+pub struct Event<'a> {
+    name: Cow<'a, str>,
+    channel: Cow<'a, str>,
+    event: Option<Cow<'a, str>>,
+    socket_id: Option<Cow<'a, str>>,
+    user_id: Option<Cow<'a, str>>,
     subscription_count: Option<u64>,
     source: Source,
     data: OnceCell<Option<String>>,
@@ -50,7 +54,7 @@ impl std::fmt::Display for InvalidEvent {
 
 impl std::error::Error for InvalidEvent {}
 
-impl Event {
+impl Event<'static> {
     /// An event with only `name` and `channel`; add fields with the `with_*` methods.
     pub fn new(name: impl Into<String>, channel: impl Into<String>) -> Self {
         let mut fields = Map::new();
@@ -79,7 +83,12 @@ impl Event {
     }
 
     fn local(fields: Map<String, Value>) -> Self {
-        let text = |key: &str| fields.get(key).and_then(Value::as_str).map(str::to_owned);
+        let text = |key: &str| {
+            fields
+                .get(key)
+                .and_then(Value::as_str)
+                .map(|s| Cow::Owned(s.to_owned()))
+        };
         Self {
             name: text("name").unwrap_or_default(),
             channel: text("channel").unwrap_or_default(),
@@ -87,21 +96,33 @@ impl Event {
             socket_id: text("socket_id"),
             user_id: text("user_id"),
             subscription_count: fields.get("subscription_count").and_then(Value::as_u64),
-            data: OnceCell::from(text("data")),
+            data: OnceCell::from(
+                fields
+                    .get("data")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            ),
             json: OnceCell::new(),
             source: Source::Local(fields),
         }
     }
+}
 
-    /// Event number `index` of the batch being decided, as the gateway passed it.
+impl<'a> Event<'a> {
+    /// Event number `index` of the batch being decided, its strings slices of `text`.
     #[cfg(target_arch = "wasm32")]
-    pub(crate) fn from_host(event: crate::guest::bindings::Event, index: u32) -> Self {
+    pub(crate) fn from_host(
+        text: &'a str,
+        event: crate::guest::bindings::Event,
+        index: u32,
+    ) -> Self {
+        let span = crate::guest::span(text);
         Self {
-            name: event.name,
-            channel: event.channel,
-            event: event.event,
-            socket_id: event.socket_id,
-            user_id: event.user_id,
+            name: span(event.name),
+            channel: span(event.channel),
+            event: event.event.map(span),
+            socket_id: event.socket_id.map(span),
+            user_id: event.user_id.map(span),
             subscription_count: event.subscription_count,
             source: Source::Host {
                 index,
@@ -113,29 +134,29 @@ impl Event {
     }
 
     /// Sets a field (a test helper; filters change events with [`Event::edit`]).
-    pub fn with(self, key: &str, value: impl Into<Value>) -> Self {
+    pub fn with(self, key: &str, value: impl Into<Value>) -> Event<'static> {
         let mut fields = self.fields().clone();
         fields.insert(key.to_owned(), value.into());
-        Self::local(fields)
+        Event::local(fields)
     }
 
     /// Sets `data` to a string, as Pusher sends it.
-    pub fn with_data(self, data: impl Into<String>) -> Self {
+    pub fn with_data(self, data: impl Into<String>) -> Event<'static> {
         self.with("data", data.into())
     }
 
     /// Sets `data` to the JSON text of `value`.
-    pub fn with_data_json(self, value: &Value) -> Self {
+    pub fn with_data_json(self, value: &Value) -> Event<'static> {
         self.with("data", value.to_string())
     }
 
     /// Sets `user_id`.
-    pub fn with_user_id(self, user_id: impl Into<String>) -> Self {
+    pub fn with_user_id(self, user_id: impl Into<String>) -> Event<'static> {
         self.with("user_id", user_id.into())
     }
 
     /// Sets `event`, the name of a client event.
-    pub fn with_event(self, event: impl Into<String>) -> Self {
+    pub fn with_event(self, event: impl Into<String>) -> Event<'static> {
         self.with("event", event.into())
     }
 

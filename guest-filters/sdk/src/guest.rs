@@ -1,6 +1,7 @@
 //! The component glue: bindings for the world in `guest-filters/wit`, and the exports that
 //! [`crate::filter!`] wires to the author's functions. Only in wasm builds.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use crate::{Context, Event, Runner, Verdict, log::Level};
@@ -28,22 +29,40 @@ pub fn init(started: Result<Runner, String>) -> Result<(), String> {
 }
 
 /// The `decide` export: one verdict per event, in order.
-pub fn decide(ctx: bindings::Context, events: Vec<bindings::Event>) -> Vec<bindings::Verdict> {
-    let ctx = Context::new(ctx.app_id, ctx.webhook_id, ctx.webhook_target);
+pub fn decide(
+    text: String,
+    ctx: bindings::Context,
+    events: Vec<bindings::Event>,
+) -> Vec<bindings::Verdict> {
+    let span = span(&text);
+    let ctx = Context::new(
+        span(ctx.app_id),
+        span(ctx.webhook_id),
+        span(ctx.webhook_target),
+    );
     RUNNER.with_borrow_mut(|runner| {
         // The gateway always calls `init` first; a trap here would say it did not.
         let runner = runner.as_mut().expect("decide called before init");
         (0..)
             .zip(events)
-            .map(
-                |(index, event)| match runner.decide(&ctx, &Event::from_host(event, index)) {
+            .map(|(index, event)| {
+                match runner.decide(&ctx, &Event::from_host(&text, event, index)) {
                     Verdict::Keep => bindings::Verdict::Keep,
                     Verdict::Drop => bindings::Verdict::Drop,
                     Verdict::Replace(edited) => bindings::Verdict::Replace(edited.to_json()),
-                },
-            )
+                }
+            })
             .collect()
     })
+}
+
+/// Resolves spans of `text`; the gateway only passes spans on character boundaries.
+pub(crate) fn span<'a>(text: &'a str) -> impl Fn(bindings::Span) -> Cow<'a, str> + Copy {
+    move |span| {
+        let (start, len) = (span.offset as usize, span.len as usize);
+        let slice = start.checked_add(len).and_then(|end| text.get(start..end));
+        Cow::Borrowed(slice.unwrap_or_default())
+    }
 }
 
 pub(crate) fn event_data(index: u32) -> Option<String> {

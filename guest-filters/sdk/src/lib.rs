@@ -77,10 +77,11 @@ macro_rules! filter {
                     $crate::__private::init($crate::Runner::start(&params, $init, $decide))
                 }
                 fn decide(
+                    text: ::std::string::String,
                     ctx: $crate::__private::Context,
                     events: ::std::vec::Vec<$crate::__private::Event>,
                 ) -> ::std::vec::Vec<$crate::__private::Verdict> {
-                    $crate::__private::decide(ctx, events)
+                    $crate::__private::decide(text, ctx, events)
                 }
             }
     $crate::__private::bindings::export!(Filter with_types_in $crate::__private::bindings);

@@ -12,25 +12,77 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
 });
 
-/// The record for one event: the small fields only; `data` and the event's JSON are fetched
-/// by the guest when it reads them (see the `.wit` file).
-pub(crate) fn event_record(event: &GatewayEvent) -> Event {
-    let text = |key| event.get_str(key).map(str::to_owned);
-    Event {
-        name: event.name().to_owned(),
-        channel: event.channel().to_owned(),
-        event: text("event"),
-        socket_id: text("socket_id"),
-        user_id: text("user_id"),
-        subscription_count: event.get("subscription_count").and_then(whole_count),
+/// A batch as `decide` takes it: every string in one `text`, records of spans into it.
+///
+/// Only the small fields travel; `data` and the event's JSON are fetched by the guest when it
+/// reads them (see the `.wit` file for why). A sandbox keeps one and refills it for every
+/// call, so the buffers are allocated once.
+pub(crate) struct Packed {
+    pub(crate) text: String,
+    pub(crate) ctx: Context,
+    pub(crate) events: Vec<Event>,
+}
+
+impl Packed {
+    pub(crate) fn new() -> Self {
+        let empty = Span { offset: 0, len: 0 };
+        let ctx = Context {
+            app_id: empty,
+            webhook_id: empty,
+            webhook_target: empty,
+        };
+        Self {
+            text: String::new(),
+            ctx,
+            events: Vec::new(),
+        }
+    }
+
+    pub(crate) fn fill(&mut self, ctx: &FilterContext, events: &[GatewayEvent]) {
+        let text = &mut self.text;
+        text.clear();
+        self.ctx = Context {
+            app_id: push(text, &ctx.app_id),
+            webhook_id: push(text, &ctx.webhook_id),
+            webhook_target: push(text, &ctx.webhook_target),
+        };
+        self.events.clear();
+        self.events
+            .extend(events.iter().map(|event| record(text, event)));
     }
 }
 
-pub(crate) fn context_record(ctx: &FilterContext) -> Context {
-    Context {
-        app_id: ctx.app_id.clone(),
-        webhook_id: ctx.webhook_id.clone(),
-        webhook_target: ctx.webhook_target.clone(),
+fn record(text: &mut String, event: &GatewayEvent) -> Event {
+    let mut record = Event {
+        name: push(text, event.name()),
+        channel: push(text, event.channel()),
+        event: None,
+        socket_id: None,
+        user_id: None,
+        subscription_count: None,
+    };
+    // One pass over the fields rather than a lookup per optional field.
+    for (key, value) in event.fields().iter() {
+        let Some(key) = key.as_str() else { continue };
+        match (key, value.as_str()) {
+            ("event", Some(v)) => record.event = Some(push(text, v)),
+            ("socket_id", Some(v)) => record.socket_id = Some(push(text, v)),
+            ("user_id", Some(v)) => record.user_id = Some(push(text, v)),
+            ("subscription_count", None) => record.subscription_count = whole_count(value),
+            _ => {}
+        }
+    }
+    record
+}
+
+/// Appends `s` to the batch text. A batch's text stays far below 4 GiB (request bodies are
+/// capped long before), so offsets fit a `u32`.
+fn push(text: &mut String, s: &str) -> Span {
+    let offset = text.len();
+    text.push_str(s);
+    Span {
+        offset: offset as u32,
+        len: s.len() as u32,
     }
 }
 

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::bindings::{self, context_record};
+use super::bindings;
 use super::pool::Pool;
 use super::runtime::{ModuleHash, ModuleOrigin};
 use super::{FilterContext, FilterError, FilterSpec, OnError};
@@ -94,7 +94,7 @@ impl LoadedFilter {
         ctx: &FilterContext,
         events: Vec<Event>,
     ) -> (Vec<Event>, Result<Vec<Verdict>, FilterError>) {
-        let (events, answer) = self.pool.decide(&context_record(ctx), events);
+        let (events, answer) = self.pool.decide(ctx, events);
         let verdicts = answer.and_then(|verdicts| {
             // The pool counted failed calls; a malformed answer is counted here.
             self.read_verdicts(events.len(), verdicts)

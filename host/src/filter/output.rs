@@ -5,6 +5,7 @@
 //! call, so a trap can say what the guest printed before it (a Rust panic's message).
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
@@ -30,6 +31,9 @@ pub(crate) enum Stream {
 #[derive(Debug, Clone)]
 pub(crate) struct GuestOutput {
     lines: Arc<Mutex<Lines>>,
+    /// Whether `recent` holds anything: most calls print nothing, and checking this is
+    /// cheaper than taking the lock.
+    has_recent: Arc<AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -50,16 +54,22 @@ impl GuestOutput {
         };
         Self {
             lines: Arc::new(Mutex::new(lines)),
+            has_recent: Arc::default(),
         }
     }
 
     /// What was written since the last call of this, lines joined by ` | `.
     pub(crate) fn take_recent(&self) -> String {
+        if !self.has_recent.swap(false, Ordering::Relaxed) {
+            return String::new();
+        }
         std::mem::take(&mut self.lock().recent)
     }
 
     fn write(&self, bytes: &[u8]) {
-        self.lock().write(bytes);
+        if self.lock().write(bytes) {
+            self.has_recent.store(true, Ordering::Relaxed);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Lines> {
@@ -69,43 +79,48 @@ impl GuestOutput {
 }
 
 impl Lines {
-    fn write(&mut self, mut bytes: &[u8]) {
+    /// Takes a write; true if a line was kept for a trap message.
+    fn write(&mut self, mut bytes: &[u8]) -> bool {
+        let mut kept = false;
         while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
             self.partial.extend_from_slice(&bytes[..end]);
-            self.emit();
+            kept |= self.emit();
             bytes = &bytes[end + 1..];
         }
         self.partial.extend_from_slice(bytes);
         while self.partial.len() >= MAX_LINE {
             let rest = self.partial.split_off(MAX_LINE);
-            self.emit();
+            kept |= self.emit();
             self.partial = rest;
         }
+        kept
     }
 
-    fn emit(&mut self) {
+    /// Logs the line in `partial`; true if it was kept for a trap message.
+    fn emit(&mut self) -> bool {
         let line = String::from_utf8_lossy(&self.partial).into_owned();
         self.partial.clear();
         if line.trim().is_empty() {
-            return;
+            return false;
         }
         let filter = &*self.filter;
         match self.stream {
             Stream::Stdout => {
-                tracing::info!(target: GUEST_LOG, filter, stream = "stdout", "{line}")
+                tracing::info!(target: GUEST_LOG, filter, stream = "stdout", "{line}");
+                false
             }
             Stream::Stderr => {
                 tracing::warn!(target: GUEST_LOG, filter, stream = "stderr", "{line}");
-                self.remember(&line);
+                self.remember(&line)
             }
         }
     }
 
     /// Keeps stderr lines for a trap message, minus the panic hook's backtrace hint.
-    fn remember(&mut self, line: &str) {
+    fn remember(&mut self, line: &str) -> bool {
         let line = line.trim();
         if line.starts_with("note: run with `RUST_BACKTRACE") {
-            return;
+            return false;
         }
         if !self.recent.is_empty() {
             self.recent.push_str(" | ");
@@ -117,6 +132,7 @@ impl Lines {
                 .floor_char_boundary(self.recent.len() - MAX_RECENT);
             self.recent.drain(..cut);
         }
+        true
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::bindings::{self, FilterPre};
 use super::sandbox::{Sandbox, State};
-use super::{FilterError, ModuleHash, Shared};
+use super::{FilterContext, FilterError, ModuleHash, Shared};
 use crate::event::Event;
 
 /// A compiled module, ready to instantiate.
@@ -35,6 +35,9 @@ struct Slots {
     idle: Vec<Sandbox>,
     /// Instances in existence: idle, lent out, or being created.
     live: usize,
+    /// Calls waiting for an instance: only then is a returned one announced, since
+    /// notifying a condition variable is a system call.
+    waiting: usize,
 }
 
 impl Pool {
@@ -55,6 +58,7 @@ impl Pool {
             slots: Mutex::new(Slots {
                 idle: vec![first],
                 live: 1,
+                waiting: 0,
             }),
             freed: Condvar::new(),
             failures: AtomicU64::new(0),
@@ -74,7 +78,7 @@ impl Pool {
     /// is dropped and a fresh one is created when next needed.
     pub(crate) fn decide(
         &self,
-        ctx: &bindings::Context,
+        ctx: &FilterContext,
         events: Vec<Event>,
     ) -> (Vec<Event>, Result<Vec<bindings::Verdict>, FilterError>) {
         let mut lease = match self.lease() {
@@ -162,7 +166,10 @@ impl Drop for Lease<'_> {
             Some(sandbox) if !std::thread::panicking() => slots.idle.push(sandbox),
             _ => slots.live -= 1,
         }
+        let waiting = slots.waiting > 0;
         drop(slots);
-        self.pool.freed.notify_one();
+        if waiting {
+            self.pool.freed.notify_one();
+        }
     }
 }

@@ -7,11 +7,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::{self, FilterImports, Level};
+use super::bindings::{self, FilterImports, Level, Packed};
 use super::error::describe;
 use super::output::{GUEST_LOG, GuestOutput, Stream};
 use super::pool::Module;
-use super::{FilterError, Shared};
+use super::{FilterContext, FilterError, Shared};
 use crate::event::Event;
 
 /// Everything a guest can reach: WASI (clocks, random, captured stdio) and the batch.
@@ -29,6 +29,7 @@ pub(crate) struct State {
 pub(crate) struct Sandbox {
     store: Store<State>,
     bindings: bindings::Filter,
+    packed: Packed,
 }
 
 impl Sandbox {
@@ -68,7 +69,11 @@ impl Sandbox {
                     reason: describe(&e),
                 },
             })?;
-        let mut sandbox = Self { store, bindings };
+        let mut sandbox = Self {
+            store,
+            bindings,
+            packed: Packed::new(),
+        };
         sandbox.store.set_epoch_deadline(shared.deadline_ticks);
         match sandbox.bindings.call_init(&mut sandbox.store, params) {
             Ok(Ok(())) => Ok(sandbox),
@@ -85,14 +90,17 @@ impl Sandbox {
     pub(crate) fn decide(
         &mut self,
         shared: &Shared,
-        ctx: &bindings::Context,
+        ctx: &FilterContext,
         events: Vec<Event>,
     ) -> (Vec<Event>, Result<Vec<bindings::Verdict>, FilterError>) {
-        let records: Vec<_> = events.iter().map(bindings::event_record).collect();
+        self.packed.fill(ctx, &events);
         self.store.data_mut().batch = events;
         self.store.set_epoch_deadline(shared.deadline_ticks);
         self.store.data().stderr.take_recent();
-        let result = self.bindings.call_decide(&mut self.store, ctx, &records);
+        let packed = &self.packed;
+        let result =
+            self.bindings
+                .call_decide(&mut self.store, &packed.text, packed.ctx, &packed.events);
         let events = std::mem::take(&mut self.store.data_mut().batch);
         (events, result.map_err(|e| self.failure(&e, shared)))
     }
