@@ -54,7 +54,11 @@ filters = [{{ module = "stamp.wasm" }}]
         sink.url("/hook")
     );
     std::fs::write(dir.path().join("switchyard.toml"), config).unwrap();
-    let gateway = Arc::new(Gateway::start_at(&dir.path().join("switchyard.toml"), dir, &[]));
+    let gateway = Arc::new(Gateway::start_at(
+        &dir.path().join("switchyard.toml"),
+        dir,
+        &[],
+    ));
 
     let report = reload_soak(&gateway, &sink, &module, &versions, SOAK_RELOADS);
     let (p50, p99) = percentiles(report.swap_latencies.clone());
@@ -68,7 +72,11 @@ filters = [{{ module = "stamp.wasm" }}]
         report.stale.len(),
         report.checked
     );
-    println!("  swap latency (write → live): p50 {:.1} ms, p99 {:.1} ms (target p99 < 250 ms)", ms(p50), ms(p99));
+    println!(
+        "  swap latency (write → live): p50 {:.1} ms, p99 {:.1} ms (target p99 < 250 ms)",
+        ms(p50),
+        ms(p99)
+    );
     println!(
         "  baseline, bare notify watcher seeing a rename: p50 {:.2} ms, p99 {:.2} ms → gateway/baseline p99 = {:.0}×",
         ms(base50),
@@ -119,7 +127,9 @@ fn bare_watch_latency(sample: &Path, rounds: usize) -> Vec<Duration> {
         }
     })
     .unwrap();
-    watcher.watch(dir.path(), notify::RecursiveMode::NonRecursive).unwrap();
+    watcher
+        .watch(dir.path(), notify::RecursiveMode::NonRecursive)
+        .unwrap();
     (0..rounds)
         .map(|_| {
             while rx.try_recv().is_ok() {}

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::support::{
-    Gateway, Sink, batch, file_hash, module_hash, post_signed, reload_soak, replace_file, stamp_module,
-    with_free_admin_port,
+    Gateway, Sink, batch, file_hash, module_hash, post_signed, reload_soak, replace_file,
+    stamp_module, with_free_admin_port,
 };
 
 const KEY: &str = "app-key";
@@ -236,7 +236,10 @@ fn the_admin_endpoints_need_their_token_and_are_not_public() {
 fn filtered_config(url: &str, module: &Path) -> String {
     config(url).replace(
         "event_types = [\"channel_occupied\"]",
-        &format!("event_types = [\"channel_occupied\"]\nfilters = [{{ module = \"{}\" }}]", module.display()),
+        &format!(
+            "event_types = [\"channel_occupied\"]\nfilters = [{{ module = \"{}\" }}]",
+            module.display()
+        ),
     )
 }
 
@@ -244,7 +247,10 @@ fn filtered_config(url: &str, module: &Path) -> String {
 fn stamp_of_next_event(gateway: &Gateway, sink: &Sink) -> String {
     let body = batch(&[json!({"name": "channel_occupied", "channel": "c"})]);
     assert_eq!(post_signed(gateway, KEY, SECRET, &body).0, 200);
-    sink.expect(1)[0].json()["events"][0]["filter_stamp"].as_str().unwrap().to_owned()
+    sink.expect(1)[0].json()["events"][0]["filter_stamp"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[test]
@@ -255,7 +261,11 @@ fn a_replaced_filter_module_takes_effect_and_a_broken_one_is_refused() {
     let module = dir.path().join("filters/stamp.wasm");
     std::fs::create_dir_all(module.parent().unwrap()).unwrap();
     std::fs::copy(&v1, &module).unwrap();
-    std::fs::write(dir.path().join("switchyard.toml"), filtered_config(&sink.url("/hook"), &module)).unwrap();
+    std::fs::write(
+        dir.path().join("switchyard.toml"),
+        filtered_config(&sink.url("/hook"), &module),
+    )
+    .unwrap();
     let gateway = Gateway::start_at(&dir.path().join("switchyard.toml"), dir, &[]);
     assert_eq!(stamp_of_next_event(&gateway, &sink), "v1");
 
@@ -288,11 +298,28 @@ fn reloads_under_load_lose_nothing_and_never_decide_with_a_stale_version() {
     let dir = tempfile::tempdir().unwrap();
     let module = dir.path().join("stamp.wasm");
     std::fs::copy(&versions[0], &module).unwrap();
-    std::fs::write(dir.path().join("switchyard.toml"), filtered_config(&sink.url("/hook"), &module)).unwrap();
-    let gateway = std::sync::Arc::new(Gateway::start_at(&dir.path().join("switchyard.toml"), dir, &[]));
+    std::fs::write(
+        dir.path().join("switchyard.toml"),
+        filtered_config(&sink.url("/hook"), &module),
+    )
+    .unwrap();
+    let gateway = std::sync::Arc::new(Gateway::start_at(
+        &dir.path().join("switchyard.toml"),
+        dir,
+        &[],
+    ));
     let report = reload_soak(&gateway, &sink, &module, &versions, 10);
-    assert_eq!(report.delivered, report.sent, "every event delivered: {report:?}");
+    assert_eq!(
+        report.delivered, report.sent,
+        "every event delivered: {report:?}"
+    );
     assert_eq!(report.duplicates, 0, "{report:?}");
-    assert!(report.stale.is_empty(), "events decided by a stale version: {report:?}");
-    assert!(report.checked > 0, "the load produced events after each swap: {report:?}");
+    assert!(
+        report.stale.is_empty(),
+        "events decided by a stale version: {report:?}"
+    );
+    assert!(
+        report.checked > 0,
+        "the load produced events after each swap: {report:?}"
+    );
 }
