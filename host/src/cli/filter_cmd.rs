@@ -31,7 +31,8 @@ pub enum FilterCommand {
     ///
     /// Writes DIR/NAME with a Cargo.toml, a commented example filter with a unit test, and a
     /// .gitignore. Build the component with `cargo build --target wasm32-wasip2 --release`
-    /// (it lands in target/wasm32-wasip2/release/NAME.wasm) and test it with `cargo test`.
+    /// (it lands in target/wasm32-wasip2/release/NAME.wasm, `-` written `_`) and test it
+    /// with `cargo test`.
     New(NewArgs),
 }
 
