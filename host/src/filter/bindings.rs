@@ -92,3 +92,50 @@ fn whole_count(value: &JsValue) -> Option<u64> {
     let n = value.as_f64()?;
     ((0.0..=MAX_SAFE_INTEGER).contains(&n) && n.fract() == 0.0).then_some(n as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json;
+
+    fn event(text: &str) -> GatewayEvent {
+        GatewayEvent::from_value(json::parse(text.as_bytes()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn packs_strings_into_one_text_and_types_the_fields() {
+        let ctx = FilterContext {
+            app_id: "app".into(),
+            webhook_id: "hook".into(),
+            webhook_target: "http://t".into(),
+        };
+        let events = [
+            event(
+                r#"{"name":"client_event","channel":"private-é","event":"client-x","socket_id":"1.2","user_id":"u","data":"{}"}"#,
+            ),
+            event(
+                r#"{"name":"subscription_count","channel":"c","subscription_count":3,"user_id":7}"#,
+            ),
+            event(r#"{"name":"subscription_count","channel":"c","subscription_count":1.5}"#),
+        ];
+        let mut packed = Packed::new();
+        packed.fill(&ctx, &events);
+        let text = |span: Span| &packed.text[span.offset as usize..][..span.len as usize];
+        assert_eq!(text(packed.ctx.webhook_target), "http://t");
+        let [first, second, third] = &packed.events[..] else {
+            panic!()
+        };
+        assert_eq!(text(first.channel), "private-é");
+        assert_eq!(first.event.map(text), Some("client-x"));
+        assert_eq!(first.socket_id.map(text), Some("1.2"));
+        assert_eq!(first.user_id.map(text), Some("u"));
+        assert!(!packed.text.contains("{}"), "data is fetched, not packed");
+        // A field of another type than the world's is left to the event's JSON.
+        assert!(second.user_id.is_none());
+        assert_eq!(second.subscription_count, Some(3));
+        assert_eq!(third.subscription_count, None);
+        // Refilling reuses the buffers.
+        packed.fill(&ctx, &events[..1]);
+        assert_eq!(packed.events.len(), 1);
+    }
+}
