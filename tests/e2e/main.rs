@@ -1,8 +1,12 @@
 //! End-to-end tests: the real `switchyard` binary with real peers (HTTP sinks in Node.js,
-//! Pusher's SDKs, and, in later modules, the Lambda emulator, Redis and soketi).
+//! Pusher's SDKs, the Lambda emulator, soketi) and WASM filters built from the examples.
 
 mod cli;
 mod delivery;
+mod filters;
+#[allow(dead_code)]
+#[path = "../../host/tests/guests/mod.rs"]
+mod guests;
 mod import;
 mod ingest;
 mod lambda;

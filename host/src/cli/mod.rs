@@ -5,6 +5,7 @@
 //! arguments and calls in here.
 
 mod check;
+mod filter_cmd;
 mod import;
 mod run;
 mod send;
@@ -39,6 +40,9 @@ pub enum Command {
     Check(ConfigArg),
     /// Build a correctly signed Pusher webhook for an app and POST it (default: to the gateway).
     Send(send::SendArgs),
+    /// Test and scaffold WebAssembly filters (`filter test`, `filter new`).
+    #[command(subcommand)]
+    Filter(filter_cmd::FilterCommand),
     /// Move an existing setup onto Switchyard (`import soketi FILE`).
     #[command(subcommand)]
     Import(import::ImportCommand),
@@ -77,6 +81,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(&args.config),
         Command::Check(args) => check::check(&args.config),
         Command::Send(args) => send::send(args),
+        Command::Filter(command) => filter_cmd::run(command),
         Command::Import(command) => import::run(command),
     }
 }

@@ -101,7 +101,7 @@ pub fn compile_plans(
         Err(e) => {
             problems.push(Finding {
                 path,
-                message: format!("filter `{}`: {e}", spec.name),
+                message: e.to_string(),
             });
             None
         }

@@ -1,8 +1,9 @@
 //! A deliberately hostile filter, for tests that the gateway contains it.
 //!
 //! Params: `{"misbehave": "loop" | "memory" | "panic" | "bad_replacement" | "refuse_init"}`.
-//! `refuse_init` fails `init`; the others strike when a batch holds an event named
-//! `misbehave` (so one instance can be seen failing, and the next one serving): spin
+//! `refuse_init` fails `init`; the others strike when a batch holds an event named, or on a
+//! channel named, `misbehave` (so one instance can be seen failing, and the next one
+//! serving; the channel form passes the gateway's event type filter): spin
 //! forever, allocate without end, panic, or answer with a replacement that is no event.
 //! Other events are kept.
 
@@ -36,7 +37,7 @@ fn init(params: Params) -> Result<Misbehaviour, String> {
 }
 
 fn decide(misbehaviour: &mut Misbehaviour, _ctx: &Context, event: &Event) -> Verdict {
-    if event.name() != "misbehave" {
+    if event.name() != "misbehave" && event.channel() != "misbehave" {
         return Verdict::Keep;
     }
     log::warn(&format!("misbehaving: {misbehaviour:?}"));
