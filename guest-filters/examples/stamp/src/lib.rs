@@ -29,7 +29,10 @@ mod tests {
         let Verdict::Replace(stamped) = decide(&Context::default(), &event) else {
             panic!("expected a replacement");
         };
-        assert_eq!(stamped.get("filter_stamp").and_then(|v| v.as_str()), Some(STAMP));
+        assert_eq!(
+            stamped.get("filter_stamp").and_then(|v| v.as_str()),
+            Some(STAMP)
+        );
         assert_eq!(stamped.get("user_id").and_then(|v| v.as_str()), Some("7"));
     }
 }
