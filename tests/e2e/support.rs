@@ -405,36 +405,35 @@ pub fn python_pusher_validate(key: &str, secret: &str, deliveries: &[Received]) 
 }
 
 /// The `filter-stamp` example built with `STAMP=<stamp>`: a filter that stamps each event
-/// with the build that decided it. Built once per stamp into `target/stamps/` (a file lock
-/// keeps parallel test processes from interleaving the build-and-copy).
+/// with the build that decided it. Built into the shared target dir (cargo rebuilds it when
+/// `STAMP` or any source changed) and copied to `target/stamps/<stamp>.wasm`; a file lock
+/// keeps parallel test processes from interleaving one build with another's copy.
 pub fn stamp_module(stamp: &str) -> PathBuf {
     let root = repo_root();
     let dir = root.join("target/stamps");
     std::fs::create_dir_all(&dir).unwrap();
     let lock = std::fs::File::create(dir.join(".lock")).unwrap();
     lock.lock().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            "filter-stamp",
+        ])
+        .env("STAMP", stamp)
+        .status()
+        .unwrap();
+    assert!(built.success(), "building filter-stamp failed");
     let module = dir.join(format!("{stamp}.wasm"));
-    if !module.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let built = Command::new(cargo)
-            .current_dir(&root)
-            .args([
-                "build",
-                "--quiet",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "-p",
-                "filter-stamp",
-            ])
-            .env("STAMP", stamp)
-            .status()
-            .unwrap();
-        assert!(built.success(), "building filter-stamp failed");
-        let output = root.join("target/wasm32-wasip2/release/filter_stamp.wasm");
-        std::fs::copy(output, dir.join(".partial.wasm")).unwrap();
-        std::fs::rename(dir.join(".partial.wasm"), &module).unwrap();
-    }
+    let output = root.join("target/wasm32-wasip2/release/filter_stamp.wasm");
+    std::fs::copy(output, dir.join(".partial.wasm")).unwrap();
+    std::fs::rename(dir.join(".partial.wasm"), &module).unwrap();
     module
 }
 
