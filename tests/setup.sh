@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh machine; quick when everything is there.
-# Real peers only: Node.js receivers and Pusher's SDKs, the Lambda emulator, Redis, soketi.
+# Real peers only: Node.js receivers and Pusher's SDKs, the Lambda emulator, soketi.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
