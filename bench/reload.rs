@@ -17,7 +17,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{Gateway, Sink, file_hash, module_hash, reload_soak, replace_file, stamp_module};
+use support::{
+    Gateway, KEY, SECRET, Sink, file_hash, module_hash, one_app_config, reload_soak, replace_file,
+    stamp_module, with_free_admin_port,
+};
 
 const SOAK_RELOADS: usize = 100;
 const MEMORY_RELOADS: usize = 1000;
@@ -26,33 +29,16 @@ fn main() {
     let versions = [stamp_module("v1"), stamp_module("v2")];
     let baseline = bare_watch_latency(&versions[0], SOAK_RELOADS);
 
-    let sink = Sink::start("app-secret", "app-key");
+    let sink = Sink::start(SECRET, KEY);
     let dir = tempfile::tempdir().unwrap();
     let module = dir.path().join("stamp.wasm");
     std::fs::copy(&versions[0], &module).unwrap();
-    let config = format!(
-        r#"
-[admin]
-listen = "127.0.0.1:0"
-
-[server]
-listen = "127.0.0.1:0"
-
-[filters]
-cache_dir = "cache"
-
-[[apps]]
-id = "app-1"
-key = "app-key"
-secret = "app-secret"
-
-[[apps.webhooks]]
-url = "{}"
-event_types = ["channel_occupied"]
-filters = [{{ module = "stamp.wasm" }}]
-"#,
+    let webhook = format!(
+        "[[apps.webhooks]]\nurl = \"{}\"\nevent_types = [\"channel_occupied\"]\nfilters = [{{ module = \"stamp.wasm\" }}]",
         sink.url("/hook")
     );
+    let server = "\n[filters]\ncache_dir = \"cache\"";
+    let config = with_free_admin_port(&one_app_config(server, &webhook), "switchyard.toml");
     std::fs::write(dir.path().join("switchyard.toml"), config).unwrap();
     let gateway = Arc::new(Gateway::start_at(
         &dir.path().join("switchyard.toml"),

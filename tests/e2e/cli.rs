@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Gateway, Sink, repo_root, run_cli};
+use crate::support::{Gateway, KEY, SECRET, Sink, one_app_config, repo_root, run_cli};
 
 #[test]
 fn check_reports_every_problem_with_its_path() {
@@ -75,24 +75,12 @@ fn check_accepts_the_example_configs_and_reports_ignored_soketi_fields() {
 
 #[test]
 fn send_posts_a_signed_webhook_the_gateway_delivers() {
-    let sink = Sink::start("app-secret", "app-key");
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-
-[[apps]]
-id = "app-1"
-key = "app-key"
-secret = "app-secret"
-
-[[apps.webhooks]]
-url = "{}"
-event_types = ["client_event"]
-"#,
+    let sink = Sink::start(SECRET, KEY);
+    let webhook = format!(
+        "[[apps.webhooks]]\nurl = \"{}\"\nevent_types = [\"client_event\"]",
         sink.url("/hook")
     );
-    let gateway = Gateway::start(&config);
+    let gateway = Gateway::start(&one_app_config("", &webhook));
     let config_path = gateway.dir.path().join("switchyard.toml");
     let ingest = gateway.url("/ingest/pusher");
     let (code, out) = run_cli(&[

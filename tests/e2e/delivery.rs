@@ -5,37 +5,17 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Gateway, Sink, batch, post_signed, python_pusher_validate};
-
-const KEY: &str = "app-key";
-const SECRET: &str = "app-secret";
-
-fn app_config(webhooks: &str) -> String {
-    config_with("", webhooks)
-}
-
-/// One app with `webhooks`, after top-level `settings`.
-fn config_with(settings: &str, webhooks: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-{settings}
-
-[[apps]]
-id = "app-1"
-key = "{KEY}"
-secret = "{SECRET}"
-{webhooks}
-"#
-    )
-}
+use crate::support::{
+    Gateway, KEY, SECRET, Sink, batch, one_app_config, post_signed, python_pusher_validate,
+};
 
 #[test]
 fn each_webhook_gets_only_its_events_signed_over_the_exact_bytes() {
     let sink = Sink::start(SECRET, KEY);
-    let config = app_config(&format!(
-        r#"
+    let config = one_app_config(
+        "",
+        &format!(
+            r#"
 [[apps.webhooks]]
 url = "{rooms}"
 event_types = ["channel_occupied", "channel_vacated"]
@@ -50,10 +30,11 @@ url = "{clients}"
 event_types = ["client_event"]
 headers = {{ "X-Tenant" = "acme", "User-Agent" = "custom-agent" }}
 "#,
-        rooms = sink.url("/rooms"),
-        members = sink.url("/members"),
-        clients = sink.url("/clients"),
-    ));
+            rooms = sink.url("/rooms"),
+            members = sink.url("/members"),
+            clients = sink.url("/clients"),
+        ),
+    );
     let gateway = Gateway::start(&config);
     let events = [
         json!({"name": "channel_occupied", "channel": "presence-lobby-room"}),
@@ -145,8 +126,10 @@ headers = {{ "X-Tenant" = "acme", "User-Agent" = "custom-agent" }}
 #[test]
 fn a_failing_endpoint_is_logged_and_does_not_stop_other_webhooks() {
     let sink = Sink::start(SECRET, KEY);
-    let config = app_config(&format!(
-        r#"
+    let config = one_app_config(
+        "",
+        &format!(
+            r#"
 [[apps.webhooks]]
 id = "broken"
 url = "{broken}"
@@ -156,9 +139,10 @@ event_types = ["channel_occupied"]
 url = "{good}"
 event_types = ["channel_occupied"]
 "#,
-        broken = sink.url("/status/503"),
-        good = sink.url("/good"),
-    ));
+            broken = sink.url("/status/503"),
+            good = sink.url("/good"),
+        ),
+    );
     let gateway = Gateway::start(&config);
     let (status, _) = post_signed(
         &gateway,
@@ -180,8 +164,8 @@ event_types = ["channel_occupied"]
 #[test]
 fn a_slow_endpoint_does_not_hold_back_another_webhook() {
     let sink = Sink::start(SECRET, KEY);
-    let settings = "[delivery]\nmax_in_flight_per_webhook = 1\n";
-    let config = config_with(
+    let settings = "\n[delivery]\nmax_in_flight_per_webhook = 1\n";
+    let config = one_app_config(
         settings,
         &format!(
             r#"

@@ -7,10 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::guests::wasm;
-use crate::support::{Gateway, Received, Sink, batch, post_signed};
-
-const KEY: &str = "app-key";
-const SECRET: &str = "app-secret";
+use crate::support::{Gateway, KEY, Received, SECRET, Sink, batch, post_signed};
 
 fn config(sink: &Sink) -> String {
     let module = |name: &str| wasm(name).display().to_string();

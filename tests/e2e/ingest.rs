@@ -4,29 +4,16 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Gateway, Sink, batch, post_raw, post_signed};
-
-const KEY: &str = "app-key";
-const SECRET: &str = "app-secret";
+use crate::support::{Gateway, KEY, SECRET, Sink, batch, one_app_config, post_raw, post_signed};
 
 fn gateway(sink: &Sink) -> Gateway {
-    Gateway::start(&format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-max_body_bytes = 2048
-
-[[apps]]
-id = "app-1"
-key = "{KEY}"
-secret = "{SECRET}"
-
-[[apps.webhooks]]
-url = "{url}"
-event_types = ["channel_occupied", "client_event"]
-"#,
-        url = sink.url("/hook")
-    ))
+    let webhook = format!(
+        "[[apps.webhooks]]
+url = \"{}\"
+event_types = [\"channel_occupied\", \"client_event\"]",
+        sink.url("/hook")
+    );
+    Gateway::start(&one_app_config("max_body_bytes = 2048", &webhook))
 }
 
 /// A request the gateway must refuse, and how.
@@ -154,22 +141,13 @@ fn refusals_have_clear_statuses_and_deliver_nothing() {
 #[test]
 fn shutdown_finishes_deliveries_in_flight() {
     let sink = Sink::start(SECRET, KEY);
-    let gateway = Gateway::start(&format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-
-[[apps]]
-id = "app-1"
-key = "{KEY}"
-secret = "{SECRET}"
-
-[[apps.webhooks]]
-url = "{url}"
-event_types = ["channel_occupied"]
-"#,
-        url = sink.url("/slow/800")
-    ));
+    let webhook = format!(
+        "[[apps.webhooks]]
+url = \"{}\"
+event_types = [\"channel_occupied\"]",
+        sink.url("/slow/800")
+    );
+    let gateway = Gateway::start(&one_app_config("", &webhook));
     let body = batch(&[json!({"name": "channel_occupied", "channel": "c"})]);
     assert_eq!(post_signed(&gateway, KEY, SECRET, &body).0, 200);
     let status = gateway.stop();

@@ -9,10 +9,7 @@ mod wire;
 
 use emulator::{Emulator, GATED_FN, Record, THROWS_FN, WEBHOOKS_FN, js_stringify};
 
-use crate::support::{Gateway, post_signed};
-
-const KEY: &str = "app-key";
-const SECRET: &str = "app-secret";
+use crate::support::{Gateway, KEY, SECRET, one_app_config, post_signed};
 
 /// Environment for every gateway here: no EC2 metadata lookups (the tests touch nothing but
 /// loopback) and no profile files from the machine, so only what a test gives counts.
@@ -27,18 +24,7 @@ pub const HERMETIC: [(&str, &str); 3] = [
 
 /// One app (TOML) with `webhooks`.
 fn config(webhooks: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-
-[[apps]]
-id = "app-1"
-key = "{KEY}"
-secret = "{SECRET}"
-{webhooks}
-"#
-    )
+    one_app_config("", webhooks)
 }
 
 /// A Lambda webhook on the emulator with explicit credentials.

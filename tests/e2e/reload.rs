@@ -7,33 +7,16 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::support::{
-    Gateway, Sink, batch, file_hash, module_hash, post_signed, reload_soak, replace_file,
-    stamp_module, with_free_admin_port,
+    Gateway, KEY, SECRET, Sink, batch, file_hash, module_hash, one_app_config, post_signed,
+    reload_soak, replace_file, stamp_module, with_free_admin_port,
 };
 
-const KEY: &str = "app-key";
-const SECRET: &str = "app-secret";
-
-/// One app with one webhook to `url`.
+/// One app with one webhook to `url`; the admin listener on a free port (the tests read the
+/// config's hash back, so it is written exactly as returned).
 fn config(url: &str) -> String {
-    with_free_admin_port(
-        &format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-
-[[apps]]
-id = "app-1"
-key = "{KEY}"
-secret = "{SECRET}"
-
-[[apps.webhooks]]
-url = "{url}"
-event_types = ["channel_occupied"]
-"#
-        ),
-        "switchyard.toml",
-    )
+    let webhook =
+        format!("[[apps.webhooks]]\nurl = \"{url}\"\nevent_types = [\"channel_occupied\"]");
+    with_free_admin_port(&one_app_config("", &webhook), "switchyard.toml")
 }
 
 fn sha256_hex(text: &str) -> String {

@@ -21,6 +21,19 @@ pub fn repo_root() -> PathBuf {
         .to_owned()
 }
 
+/// The test app's key and secret (its id is `app-1`).
+pub const KEY: &str = "app-key";
+pub const SECRET: &str = "app-secret";
+
+/// A gateway config (TOML) listening on a free loopback port, with one app (`app-1`, [`KEY`],
+/// [`SECRET`]) and its `webhooks` tables. `server` is put right after the `[server]` listen
+/// line: more `[server]` keys, then any other top-level tables.
+pub fn one_app_config(server: &str, webhooks: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n\n[[apps]]\nid = \"app-1\"\nkey = \"{KEY}\"\nsecret = \"{SECRET}\"\n{webhooks}\n"
+    )
+}
+
 /// How long a test waits for something that should happen.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -497,7 +510,7 @@ pub fn reload_soak(
                 let body = batch(&[
                     serde_json::json!({"name": "channel_occupied", "channel": format!("seq-{seq}")}),
                 ]);
-                assert_eq!(post_signed(&gateway, "app-key", "app-secret", &body).0, 200);
+                assert_eq!(post_signed(&gateway, KEY, SECRET, &body).0, 200);
             }
         })
     };
