@@ -468,13 +468,13 @@ fn read_credentials(mut f: Fields) -> Option<StaticCredentials> {
 
 fn read_event_types(f: &mut Fields) -> Option<EventTypeSet> {
     let findings = f.findings();
-    let Some(items) = f.opt_array("event_types") else {
-        findings.problem(
-            &f.field_path("event_types"),
-            "is required (a list of event types)",
-        );
+    if f.raw("event_types").is_none() {
+        let msg = "is required (a list of event types)";
+        findings.problem(&f.field_path("event_types"), msg);
         return None;
-    };
+    }
+    // Present but not an array: `opt_array` has reported it.
+    let items = f.opt_array("event_types")?;
     let mut set = EventTypeSet::default();
     let mut ok = true;
     for (path, value) in &items {

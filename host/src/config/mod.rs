@@ -9,6 +9,8 @@ mod event_type;
 mod load;
 mod model;
 mod reader;
+#[cfg(test)]
+mod tests;
 mod watch;
 
 pub use event_type::{EventType, EventTypeSet};

@@ -78,3 +78,99 @@ impl AppPlan {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::json;
+
+    /// A plan for one app whose webhooks are given as soketi-style JSON, without filters.
+    fn plan(webhooks: serde_json::Value) -> AppPlan {
+        let tree =
+            json!({ "apps": [{ "id": "a", "key": "k", "secret": "s", "webhooks": webhooks }] });
+        let (config, _) = crate::config::validate(&tree, Path::new(".")).unwrap();
+        let app = config.apps[0].clone();
+        let webhooks = app
+            .webhooks
+            .iter()
+            .map(|webhook| WebhookRoute {
+                context: FilterContext {
+                    app_id: app.id.clone(),
+                    webhook_id: webhook.id.clone(),
+                    webhook_target: webhook.target.describe(),
+                },
+                webhook: webhook.clone(),
+                chain: FilterChain::default(),
+                in_flight: Arc::new(Semaphore::new(1)),
+            })
+            .collect();
+        AppPlan { app, webhooks }
+    }
+
+    fn event(name: &str, channel: &str) -> Event {
+        let text = format!(r#"{{"name":"{name}","channel":"{channel}"}}"#);
+        Event::from_value(json::parse(text.as_bytes()).unwrap()).unwrap()
+    }
+
+    fn routed_channels(plan: &AppPlan, events: &[Event]) -> Vec<(usize, Vec<String>)> {
+        plan.route(events)
+            .into_iter()
+            .map(|r| {
+                (
+                    r.webhook,
+                    r.outcome
+                        .delivered
+                        .iter()
+                        .map(|e| format!("{}@{}", e.name(), e.channel()))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_webhook_gets_its_event_types_on_channels_passing_its_filter() {
+        let plan = plan(json!([
+            { "url": "http://h/occupancy", "event_types": ["channel_occupied", "channel_vacated"] },
+            { "url": "http://h/rooms", "event_types": ["member_added"],
+              "filter": { "channel_name_starts_with": "presence-", "channel_name_ends_with": "-room" } },
+            { "url": "http://h/prefix", "event_types": ["member_added"],
+              "filter": { "channel_name_starts_with": "presence-" } },
+            { "url": "http://h/never", "event_types": ["cache_miss"] }
+        ]));
+        assert!(!plan.has_filters());
+        let events = [
+            event("channel_occupied", "presence-a-room"),
+            event("member_added", "presence-a-room"),
+            event("member_added", "presence-a"),
+            event("member_added", "private-a-room"),
+            event("unknown_type", "presence-a-room"),
+            event("channel_vacated", "presence-a-room"),
+        ];
+        assert_eq!(
+            routed_channels(&plan, &events),
+            [
+                (
+                    0,
+                    vec![
+                        "channel_occupied@presence-a-room".into(),
+                        "channel_vacated@presence-a-room".into()
+                    ]
+                ),
+                (1, vec!["member_added@presence-a-room".to_string()]),
+                (
+                    2,
+                    vec![
+                        "member_added@presence-a-room".into(),
+                        "member_added@presence-a".into()
+                    ]
+                ),
+            ],
+            "config order kept; a webhook with nothing left is not routed at all"
+        );
+    }
+}
