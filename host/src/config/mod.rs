@@ -12,6 +12,7 @@ mod reader;
 #[cfg(test)]
 mod tests;
 mod watch;
+mod webhook;
 
 pub use event_type::{EventType, EventTypeSet};
 pub use load::{ConfigError, LoadedConfig, load, validate};
