@@ -106,10 +106,6 @@ impl Gateway {
         self.started_with.server.max_body_bytes
     }
 
-    pub fn filter_runtime(&self) -> &FilterRuntime {
-        &self.runtime
-    }
-
     /// Waits for every routing and delivery task, at most `grace`; true if all finished.
     async fn drain(&self, grace: Duration) -> bool {
         // Dropping the live snapshot closes the batchers' channels: they flush and end.
