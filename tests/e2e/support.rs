@@ -47,6 +47,23 @@ impl Drop for ChildGuard {
     }
 }
 
+/// Collects a child's stdout and stderr lines (for error messages) as they come.
+pub fn collect_output(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
+    let output = Arc::new(Mutex::new(Vec::new()));
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let output = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                output.lock().unwrap().push(line);
+            }
+        });
+    }
+    output
+}
+
 /// One request the sink received.
 #[derive(Debug, Clone)]
 pub struct Received {

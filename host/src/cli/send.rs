@@ -1,12 +1,12 @@
 //! `switchyard send`: try the gateway without soketi. Builds one webhook event for an app,
 //! signs the batch with the app's secret exactly as Pusher does, and POSTs it.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
 
+use super::ConfigArg;
 use crate::config;
 use crate::deliver::now_ms;
 use crate::signature;
@@ -17,14 +17,9 @@ use crate::signature;
     after_help = "Example:\n  switchyard send --app app-1 --event client_event --channel private-chat \\\n    --client-event client-typing --data '{\"user\":\"7\"}'"
 )]
 pub struct SendArgs {
-    /// Config file holding the app (its key and secret sign the webhook).
-    #[arg(
-        long,
-        short,
-        default_value = "config/switchyard.toml",
-        env = "SWITCHYARD_CONFIG"
-    )]
-    pub config: PathBuf,
+    /// The config holding the app: its key and secret sign the webhook.
+    #[command(flatten)]
+    pub config: ConfigArg,
     /// App id from the config.
     #[arg(long)]
     pub app: String,
@@ -53,13 +48,13 @@ pub struct SendArgs {
 }
 
 pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
-    let loaded = config::load(&args.config)?;
+    let loaded = config::load(&args.config.config)?;
     let Some(app) = loaded.config.apps.iter().find(|a| a.id == args.app) else {
         let ids: Vec<_> = loaded.config.apps.iter().map(|a| a.id.as_str()).collect();
         bail!(
             "no app `{}` in {} (apps: {})",
             args.app,
-            args.config.display(),
+            args.config.config.display(),
             ids.join(", ")
         );
     };

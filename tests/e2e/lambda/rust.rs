@@ -4,7 +4,6 @@
 //! handler error with HTTP 500, so only RequestResponse behaviour is checked here (the Node.js
 //! tests cover the rest against serverless-offline).
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -14,7 +13,7 @@ use super::emulator::{Record, RecordFile, free_port};
 use super::{
     KEY, PRESENCE_EVENTS, SECRET, TRICKY_CLIENT_EVENT, config, expected_events, send, start_gateway,
 };
-use crate::support::repo_root;
+use crate::support::{collect_output, repo_root};
 
 const FUNCTION: &str = "switchyard-lambda-example";
 
@@ -63,18 +62,7 @@ impl CargoLambda {
             .process_group(0)
             .spawn()
             .expect("cargo must be on PATH");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let output = output.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    output.lock().unwrap().push(line);
-                }
-            });
-        }
+        let output = collect_output(&mut child);
         CargoLambda {
             _child: GroupGuard(child),
             port,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::support::{ChildGuard, PATIENCE, repo_root};
+use crate::support::{ChildGuard, PATIENCE, collect_output, repo_root};
 
 /// A soketi process on loopback.
 pub struct Soketi {
@@ -68,18 +68,7 @@ impl Soketi {
         let mut child = command
             .spawn()
             .expect("node must be installed (tests/setup.sh)");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let output = output.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    output.lock().unwrap().push(line);
-                }
-            });
-        }
+        let output = collect_output(&mut child);
         let child = ChildGuard(child);
         // soketi logs "up and running" even when its port was taken meanwhile: ask it.
         let deadline = Instant::now() + PATIENCE;
