@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/setup.sh
+# The Rust Lambda example is a workspace of its own (see the root Cargo.toml).
+cargo test --quiet --manifest-path examples/lambda/rust/Cargo.toml
 cargo nextest run --workspace --no-fail-fast "$@"
