@@ -306,3 +306,21 @@ fn reloads_under_load_lose_nothing_and_never_decide_with_a_stale_version() {
         "the load produced events after each swap: {report:?}"
     );
 }
+
+#[test]
+fn a_burst_of_writes_makes_one_reload_of_the_last_version() {
+    let sink = Sink::start(SECRET, KEY);
+    let (gateway, _) = start(&sink);
+    const WRITES: usize = 20;
+    let mut last = String::new();
+    for i in 1..=WRITES {
+        last = config(&sink.url(&format!("/v{i}")));
+        std::fs::write(config_file(&gateway), &last).unwrap();
+    }
+    assert_serves(&gateway, &sink, &last, &format!("/v{WRITES}"));
+    let reloads = gateway.status()["reload"]["succeeded"].as_u64().unwrap();
+    assert!(
+        reloads < WRITES as u64 / 2,
+        "{reloads} reloads for one burst of {WRITES} writes"
+    );
+}
