@@ -114,10 +114,13 @@ impl Pool {
                 slots.live += 1;
                 break;
             }
+            // Counted while waiting, so a returned instance is announced (see `Drop`).
+            slots.waiting += 1;
             slots = self
                 .freed
                 .wait(slots)
                 .unwrap_or_else(PoisonError::into_inner);
+            slots.waiting -= 1;
         }
         drop(slots);
         // Instantiating takes a while: not under the lock. The slot is taken already, so a
