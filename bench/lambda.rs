@@ -73,49 +73,33 @@ async fn run(emulator: &Emulator) {
         payload.event_count,
         TIME_CAP.as_secs()
     );
-    // Warm up both paths (worker threads in the emulator, connections, the client).
-    measure(32, 200, || {
-        raw_post(http.clone(), url.clone(), body.clone())
-    })
-    .await;
-    measure(32, 200, || {
+    let raw_once = || raw_post(http.clone(), url.clone(), body.clone());
+    let cached_once = || {
         sdk(
             sender.clone(),
             target.clone(),
             headers.clone(),
             payload.clone(),
         )
-    })
-    .await;
+    };
+    // Warm up both paths (worker threads in the emulator, connections, the client).
+    measure(32, 200, &raw_once).await;
+    measure(32, 200, &cached_once).await;
 
     println!(
         "{:<34} {:>12} {:>12} {:>8}",
         "", "raw POST/s", "SDK inv/s", "ratio"
     );
     for in_flight in [1, 16] {
-        let raw = measure(in_flight, INVOCATIONS, || {
-            raw_post(http.clone(), url.clone(), body.clone())
-        })
-        .await;
-        let cached = measure(in_flight, INVOCATIONS, || {
-            sdk(
-                sender.clone(),
-                target.clone(),
-                headers.clone(),
-                payload.clone(),
-            )
-        })
-        .await;
+        let raw = measure(in_flight, INVOCATIONS, &raw_once).await;
+        let cached = measure(in_flight, INVOCATIONS, &cached_once).await;
         println!(
             "{:<34} {raw:>12.0} {cached:>12.0} {:>8.2}",
             format!("one reused client, {in_flight} in flight"),
             cached / raw
         );
     }
-    let raw = measure(1, INVOCATIONS / 10, || {
-        raw_post(http.clone(), url.clone(), body.clone())
-    })
-    .await;
+    let raw = measure(1, INVOCATIONS / 10, &raw_once).await;
     let fresh = measure(1, INVOCATIONS / 10, || {
         let sender = LambdaSender::new(Duration::from_secs(10));
         sdk(sender, target.clone(), headers.clone(), payload.clone())

@@ -197,16 +197,19 @@ fn filter_help_explains_each_command() {
 #[test]
 fn filter_new_scaffolds_a_crate_that_builds_and_filters() {
     let dir = tempfile::tempdir().unwrap();
-    let output = switchyard(
-        &[
-            "filter",
-            "new",
-            "my-filter",
-            "--dir",
-            dir.path().to_str().unwrap(),
-        ],
-        "",
-    );
+    let scaffold = || {
+        switchyard(
+            &[
+                "filter",
+                "new",
+                "my-filter",
+                "--dir",
+                dir.path().to_str().unwrap(),
+            ],
+            "",
+        )
+    };
+    let output = scaffold();
     assert!(
         output.status.success(),
         "{}",
@@ -243,16 +246,7 @@ fn filter_new_scaffolds_a_crate_that_builds_and_filters() {
         .collect();
     assert_eq!(verdicts[..2], ["keep", "drop"], "{stdout}");
 
-    let again = switchyard(
-        &[
-            "filter",
-            "new",
-            "my-filter",
-            "--dir",
-            dir.path().to_str().unwrap(),
-        ],
-        "",
-    );
+    let again = scaffold();
     assert_eq!(
         again.status.code(),
         Some(2),

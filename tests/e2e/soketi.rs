@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Gateway, PATIENCE, Received, Sink};
+use crate::support::{Gateway, KEY, PATIENCE, Received, SECRET, Sink, one_app_config};
 use harness::{AppCreds, Driver, Soketi};
 
+/// The test app of every gateway config ([`one_app_config`]), as soketi must know it too.
 const APP: AppCreds = AppCreds {
     id: "app-1",
-    key: "app-key",
-    secret: "app-secret",
+    key: KEY,
+    secret: SECRET,
 };
 
 /// Every event type soketi 1.6.1 sends.
@@ -48,16 +49,8 @@ fn to_gateway(gateway: &Gateway) -> Value {
 
 /// The gateway's webhooks, one per sink path, each with its own choice of events.
 fn gateway_config(sink: &Sink) -> String {
-    format!(
+    let webhooks = format!(
         r#"
-[server]
-listen = "127.0.0.1:0"
-
-[[apps]]
-id = "{id}"
-key = "{key}"
-secret = "{secret}"
-
 [[apps.webhooks]]
 url = "{occupancy}"
 event_types = ["channel_occupied", "channel_vacated"]
@@ -83,15 +76,13 @@ url = "{lobby}"
 event_types = ["channel_occupied", "channel_vacated", "member_added", "member_removed", "client_event", "cache_miss", "subscription_count"]
 filter = {{ channel_name_ends_with = "-lobby" }}
 "#,
-        id = APP.id,
-        key = APP.key,
-        secret = APP.secret,
         occupancy = sink.url("/occupancy"),
         presence = sink.url("/presence"),
         client = sink.url("/client"),
         cache = sink.url("/cache"),
         lobby = sink.url("/lobby"),
-    )
+    );
+    one_app_config("", &webhooks)
 }
 
 /// One delivered event as the tests compare them: (webhook path, name, channel, detail),

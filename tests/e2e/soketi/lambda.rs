@@ -8,32 +8,22 @@ use super::harness::{Driver, Soketi};
 use super::{APP, soketi_app, to_gateway};
 use crate::lambda::HERMETIC;
 use crate::lambda::emulator::{Emulator, WEBHOOKS_FN};
-use crate::support::{Gateway, PATIENCE};
+use crate::support::{Gateway, PATIENCE, one_app_config};
 
 #[test]
 fn soketi_events_reach_a_lambda_handler_whose_own_signature_check_passes() {
     let emulator = Emulator::start(APP.secret);
-    let config = format!(
+    let webhook = format!(
         r#"
-[server]
-listen = "127.0.0.1:0"
-
-[[apps]]
-id = "{id}"
-key = "{key}"
-secret = "{secret}"
-
 [[apps.webhooks]]
 lambda_function = "{WEBHOOKS_FN}"
 event_types = ["member_added", "member_removed", "client_event"]
 filter = {{ channel_name_starts_with = "presence-" }}
 lambda = {{ client_options = {{ region = "us-east-1", endpoint = "{endpoint}", credentials = {{ accessKeyId = "AKIDEXAMPLE", secretAccessKey = "test-secret-key" }} }} }}
 "#,
-        id = APP.id,
-        key = APP.key,
-        secret = APP.secret,
         endpoint = emulator.endpoint(),
     );
+    let config = one_app_config("", &webhook);
     let gateway = Gateway::start_with(&config, "switchyard.toml", &HERMETIC);
     let soketi = Soketi::start(&soketi_app(to_gateway(&gateway)));
     let mut driver = Driver::start(&soketi, APP);
