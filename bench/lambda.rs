@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use emulator::{Emulator, WEBHOOKS_FN};
 use switchyard::config::{LambdaTarget, Secret, StaticCredentials};
 use switchyard::deliver::{self, LambdaSender, SignedPayload, invocation_payload};
+use switchyard::queue::Events;
 use switchyard::event::Event;
 use switchyard::json;
 use tokio::sync::Semaphore;
@@ -187,7 +188,8 @@ fn webhook_payload() -> SignedPayload {
         .iter()
         .map(|e| Event::from_value(json::parse(e.as_bytes()).unwrap()).unwrap())
         .collect();
-    deliver::build(&events, deliver::now_ms(), SECRET)
+    let joined = Events::join(&events);
+    deliver::build(&[joined.json], events.len(), switchyard::clock::now_ms(), SECRET)
 }
 
 fn node_version() -> String {

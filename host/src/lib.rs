@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod deliver;
 pub mod event;
@@ -24,5 +25,6 @@ pub mod import;
 pub mod ingest;
 pub mod json;
 pub mod metrics;
+pub mod queue;
 pub mod route;
 pub mod signature;

@@ -1,24 +1,62 @@
-//! Process counters, exposed as Prometheus text at `/metrics`.
+//! Process counters and per-webhook figures, exposed as Prometheus text at `/metrics`.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::deliver::WebhookStatus;
 
 /// Counters every stage increments. Shared by `Arc`; relaxed atomics are enough for counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub ingest_accepted: AtomicU64,
+    pub ingest_duplicate: AtomicU64,
     pub ingest_unauthorized: AtomicU64,
     pub ingest_malformed: AtomicU64,
+    pub ingest_unreadable: AtomicU64,
     pub ingest_too_large: AtomicU64,
     pub ingest_wrong_content_type: AtomicU64,
+    pub ingest_queue_full: AtomicU64,
+    pub ingest_unavailable: AtomicU64,
     pub events_received: AtomicU64,
-    pub deliveries_succeeded: AtomicU64,
-    pub deliveries_failed: AtomicU64,
-    pub events_delivered: AtomicU64,
-    pub events_dead_lettered: AtomicU64,
+    pub events_dead_lettered_by_filters: AtomicU64,
     pub filter_failures: AtomicU64,
     pub reloads_succeeded: AtomicU64,
     pub reloads_failed: AtomicU64,
+}
+
+/// One webhook's delivery counters, kept across reloads.
+#[derive(Debug, Default)]
+pub struct WebhookStats {
+    deliveries_succeeded: AtomicU64,
+    attempts_failed: AtomicU64,
+    retries: AtomicU64,
+    events_delivered: AtomicU64,
+}
+
+impl WebhookStats {
+    /// A delivery of `events` succeeded.
+    pub fn delivered(&self, events: u32) {
+        inc(&self.deliveries_succeeded);
+        add(&self.events_delivered, u64::from(events));
+    }
+
+    /// An attempt failed.
+    pub fn failed(&self) {
+        inc(&self.attempts_failed);
+    }
+
+    /// An attempt after the first was sent.
+    pub fn retried(&self) {
+        inc(&self.retries);
+    }
+
+    pub fn deliveries_succeeded(&self) -> u64 {
+        self.deliveries_succeeded.load(Ordering::Relaxed)
+    }
+
+    pub fn events_delivered(&self) -> u64 {
+        self.events_delivered.load(Ordering::Relaxed)
+    }
 }
 
 /// Adds one to a counter.
@@ -31,67 +69,127 @@ pub fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
 
-impl Metrics {
-    /// Prometheus text exposition format.
-    pub fn render(&self) -> String {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let mut out = String::new();
-        let mut family = |name: &str, help: &str, samples: &[(&str, u64)]| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for (labels, value) in samples {
-                let _ = writeln!(out, "{name}{labels} {value}");
+/// Writes Prometheus text families.
+struct Exposition(String);
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (label, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                let _ = write!(self.0, "{label}=\"{}\"", escape_label(v));
             }
-        };
-        family(
-            "switchyard_ingest_requests_total",
-            "Webhook batches received, by outcome.",
-            &[
-                ("{outcome=\"accepted\"}", get(&self.ingest_accepted)),
-                ("{outcome=\"unauthorized\"}", get(&self.ingest_unauthorized)),
-                ("{outcome=\"malformed\"}", get(&self.ingest_malformed)),
-                ("{outcome=\"too_large\"}", get(&self.ingest_too_large)),
-                (
-                    "{outcome=\"wrong_content_type\"}",
-                    get(&self.ingest_wrong_content_type),
-                ),
-            ],
-        );
-        family(
-            "switchyard_events_received_total",
-            "Events in accepted batches.",
-            &[("", get(&self.events_received))],
-        );
-        family(
-            "switchyard_deliveries_total",
-            "Payloads sent to webhooks, by outcome.",
-            &[
-                ("{outcome=\"succeeded\"}", get(&self.deliveries_succeeded)),
-                ("{outcome=\"failed\"}", get(&self.deliveries_failed)),
-            ],
-        );
-        family(
-            "switchyard_events_delivered_total",
-            "Events in successful deliveries.",
-            &[("", get(&self.events_delivered))],
-        );
-        family(
-            "switchyard_events_dead_lettered_total",
-            "Events set aside by a failing filter with on_error = dead_letter.",
-            &[("", get(&self.events_dead_lettered))],
-        );
-        family(
-            "switchyard_filter_failures_total",
-            "Filter calls that trapped, timed out or ran out of memory.",
-            &[("", get(&self.filter_failures))],
-        );
-        family(
-            "switchyard_reloads_total",
-            "Config reloads, by outcome.",
-            &[
-                ("{outcome=\"succeeded\"}", get(&self.reloads_succeeded)),
-                ("{outcome=\"failed\"}", get(&self.reloads_failed)),
-            ],
-        );
-        out
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+}
+
+/// A label value as the text format wants it: backslash, quote and newline escaped.
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// Prometheus text exposition format, with each webhook's figures and the queue's size.
+    pub fn render(&self, webhooks: &[WebhookStatus], queue_bytes: u64, queue_max_bytes: u64) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut out = Exposition(String::new());
+        let name = "switchyard_ingest_requests_total";
+        out.family(name, "counter", "Webhook batches received, by outcome.");
+        for (outcome, counter) in [
+            ("accepted", &self.ingest_accepted),
+            ("duplicate", &self.ingest_duplicate),
+            ("unauthorized", &self.ingest_unauthorized),
+            ("malformed", &self.ingest_malformed),
+            ("unreadable", &self.ingest_unreadable),
+            ("too_large", &self.ingest_too_large),
+            ("wrong_content_type", &self.ingest_wrong_content_type),
+            ("queue_full", &self.ingest_queue_full),
+            ("unavailable", &self.ingest_unavailable),
+        ] {
+            out.sample(name, &[("outcome", outcome)], get(counter));
+        }
+        for (name, help, counter) in [
+            (
+                "switchyard_events_received_total",
+                "Events in accepted batches.",
+                &self.events_received,
+            ),
+            (
+                "switchyard_filter_dead_letters_total",
+                "Events dead-lettered by a failing filter with on_error = dead_letter.",
+                &self.events_dead_lettered_by_filters,
+            ),
+            (
+                "switchyard_filter_failures_total",
+                "Filter calls that trapped, timed out or ran out of memory.",
+                &self.filter_failures,
+            ),
+        ] {
+            out.family(name, "counter", help);
+            out.sample(name, &[], get(counter));
+        }
+        let name = "switchyard_reloads_total";
+        out.family(name, "counter", "Config reloads, by outcome.");
+        out.sample(name, &[("outcome", "succeeded")], get(&self.reloads_succeeded));
+        out.sample(name, &[("outcome", "failed")], get(&self.reloads_failed));
+
+        let name = "switchyard_queue_bytes";
+        out.family(name, "gauge", "Bytes of waiting jobs and dead letters in the store.");
+        out.sample(name, &[], queue_bytes);
+        let name = "switchyard_queue_max_bytes";
+        out.family(name, "gauge", "The store's bound ([queue] max_bytes); past it ingest answers 503.");
+        out.sample(name, &[], queue_max_bytes);
+        render_webhooks(&mut out, webhooks);
+        out.0
+    }
+}
+
+fn render_webhooks(out: &mut Exposition, webhooks: &[WebhookStatus]) {
+    type Figure = fn(&WebhookStatus) -> String;
+    let families: [(&str, &str, &str, Figure); 7] = [
+        ("switchyard_deliveries_total", "counter", "Deliveries that succeeded, per webhook.", |w| w.stats.deliveries_succeeded().to_string()),
+        ("switchyard_delivery_failures_total", "counter", "Delivery attempts that failed, per webhook.", |w| w.stats.attempts_failed.load(Ordering::Relaxed).to_string()),
+        ("switchyard_delivery_retries_total", "counter", "Delivery attempts after the first, per webhook.", |w| w.stats.retries.load(Ordering::Relaxed).to_string()),
+        ("switchyard_events_delivered_total", "counter", "Events in successful deliveries, per webhook.", |w| w.stats.events_delivered().to_string()),
+        ("switchyard_dead_letters_total", "counter", "Dead letters made since start, per webhook.", |w| w.dead_lettered.to_string()),
+        ("switchyard_queue_events", "gauge", "Events waiting for delivery, per webhook.", |w| w.depth.to_string()),
+        ("switchyard_queue_oldest_age_seconds", "gauge", "How long the oldest waiting event has waited, per webhook (0: none waits).", |w| w.oldest.unwrap_or_default().as_secs_f64().to_string()),
+    ];
+    for (name, kind, help, figure) in families {
+        out.family(name, kind, help);
+        for w in webhooks {
+            let labels = [("app", &*w.webhook.app_id), ("webhook", &*w.webhook.webhook_id)];
+            out.sample(name, &labels, figure(w));
+        }
+    }
+    let name = "switchyard_circuit_open";
+    out.family(name, "gauge", "1 while a webhook's circuit breaker is open (lanes paused, one probe per interval).");
+    for w in webhooks {
+        let labels = [("app", &*w.webhook.app_id), ("webhook", &*w.webhook.webhook_id)];
+        out.sample(name, &labels, u8::from(w.circuit_open));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(escape_label("x\ny"), "x\\ny");
     }
 }

@@ -109,7 +109,7 @@ headers = {{ "X-Tenant" = "acme", "User-Agent" = "custom-agent" }}
         // Node joins repeated headers with ", ": a signature must appear exactly once.
         assert!(!delivery.header("x-pusher-signature").contains(','));
         let time_ms = delivery.json()["time_ms"].as_u64().unwrap();
-        assert!(time_ms.abs_diff(switchyard::deliver::now_ms()) < 60_000);
+        assert!(time_ms.abs_diff(switchyard::clock::now_ms()) < 60_000);
     }
     assert!(rooms.header("user-agent").starts_with("Switchyard/"));
     assert_eq!(clients.header("x-tenant"), "acme");

@@ -57,7 +57,7 @@ fn start_gateway(config: &str, extra_env: &[(&str, &str)]) -> Gateway {
 fn send(gateway: &Gateway, events: &[&str]) {
     let body = format!(
         r#"{{"time_ms":{},"events":[{}]}}"#,
-        switchyard::deliver::now_ms(),
+        switchyard::clock::now_ms(),
         events.join(",")
     );
     let (status, answer) = post_signed(gateway, KEY, SECRET, &body);

@@ -390,7 +390,7 @@ pub fn post_raw(gateway: &Gateway, headers: &[(&str, &str)], body: Vec<u8>) -> (
 
 /// `{"time_ms": now, "events": events}` as a string.
 pub fn batch(events: &[Value]) -> String {
-    serde_json::json!({ "time_ms": switchyard::deliver::now_ms(), "events": events }).to_string()
+    serde_json::json!({ "time_ms": switchyard::clock::now_ms(), "events": events }).to_string()
 }
 
 /// Runs a command to completion, returning (exit code, stdout + stderr).

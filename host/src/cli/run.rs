@@ -9,6 +9,7 @@ use anyhow::Context;
 use crate::config;
 use crate::filter::FilterRuntime;
 use crate::gateway::{self, Gateway, Listeners};
+use crate::queue::Queue;
 
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -16,11 +17,19 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     for warning in &loaded.warnings {
         tracing::warn!(%warning, "config");
     }
+    let settings = &loaded.config.queue;
+    let queue = Queue::open(settings)?;
+    tracing::info!(
+        dir = %settings.dir.display(),
+        bytes = queue.bytes(),
+        fsync = settings.fsync,
+        "queue open"
+    );
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let (listen, admin_listen) = (loaded.config.server.listen, loaded.config.admin.listen);
         let filters = FilterRuntime::new(loaded.config.filters.clone())?;
-        let gateway = Gateway::start(loaded, filters)?;
+        let gateway = Gateway::start(loaded, filters, queue).await?;
         let listeners = Listeners {
             public: bind(listen).await?,
             admin: bind(admin_listen).await?,

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::ConfigArg;
 use crate::config;
-use crate::deliver::now_ms;
+use crate::clock::now_ms;
 use crate::signature;
 
 /// Arguments of `switchyard send`.

@@ -8,12 +8,12 @@ use std::time::Duration;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::delivery::{
+    WebhookDefaults, read_batching, read_dedupe_window, read_delivery, read_queue, read_retry,
+};
 use super::reader::{Fields, Finding, Findings};
 use super::webhook::{read_filter_refs, read_webhook};
-use super::{
-    AdminSettings, App, Batching, Config, ConfigSource, DeliverySettings, Secret, ServerSettings,
-    Webhook,
-};
+use super::{AdminSettings, App, Config, ConfigSource, Secret, ServerSettings, Webhook};
 use crate::filter::FilterSettings;
 
 /// soketi's own app settings: accepted so a soketi app object pastes in whole, but they
@@ -144,13 +144,18 @@ fn read_config(findings: &Findings, tree: &Value, base_dir: &Path) -> Option<Con
     let admin = read_admin(root.opt_object("admin"));
     let delivery = read_delivery(root.opt_object("delivery"));
     let filters = read_filter_settings(root.opt_object("filters"), base_dir);
-    let apps = read_apps(&mut root, base_dir);
+    let queue = read_queue(root.opt_object("queue"), base_dir);
+    // With broken defaults, still read the apps (against the built-in defaults) so their
+    // problems are reported too.
+    let defaults = delivery.as_ref().map(|d| d.1).unwrap_or_default();
+    let apps = read_apps(&mut root, base_dir, &defaults);
     root.finish();
     Some(Config {
         server: server?,
         admin: admin?,
-        delivery: delivery?,
+        delivery: delivery?.0,
         filters: filters?,
+        queue: queue?,
         apps: apps?,
     })
 }
@@ -164,7 +169,7 @@ fn read_server(fields: Option<Fields>) -> Option<ServerSettings> {
         return Some(settings);
     };
     let listen = read_listen(&mut f, settings.listen);
-    if let Some(n) = f.opt_positive_any(&["max_body_bytes"]) {
+    if let Some(n) = f.opt_int("max_body_bytes", 1..=(256 << 20)) {
         settings.max_body_bytes = n as usize;
     }
     f.finish();
@@ -210,36 +215,18 @@ fn non_empty_opt<'v>(f: &mut Fields<'_, 'v>, key: &'static str) -> Option<&'v st
     Some(value)
 }
 
-fn read_delivery(fields: Option<Fields>) -> Option<DeliverySettings> {
-    let mut settings = DeliverySettings {
-        timeout: Duration::from_secs(10),
-        max_in_flight_per_webhook: 16,
-    };
-    let Some(mut f) = fields else {
-        return Some(settings);
-    };
-    if let Some(ms) = f.opt_positive_any(&["timeout_ms"]) {
-        settings.timeout = Duration::from_millis(ms);
-    }
-    if let Some(n) = f.opt_positive_any(&["max_in_flight_per_webhook"]) {
-        settings.max_in_flight_per_webhook = n as usize;
-    }
-    f.finish();
-    Some(settings)
-}
-
 fn read_filter_settings(fields: Option<Fields>, base_dir: &Path) -> Option<FilterSettings> {
     let mut settings = FilterSettings::default();
     let Some(mut f) = fields else {
         return Some(settings);
     };
-    if let Some(ms) = f.opt_positive_any(&["call_timeout_ms"]) {
+    if let Some(ms) = f.opt_int("call_timeout_ms", 1..=60_000) {
         settings.call_timeout = Duration::from_millis(ms);
     }
-    if let Some(mib) = f.opt_positive_any(&["memory_limit_mib"]) {
-        settings.memory_limit_bytes = (mib as usize) * 1024 * 1024;
+    if let Some(mib) = f.opt_int("memory_limit_mib", 1..=4096) {
+        settings.memory_limit_bytes = (mib as usize) << 20;
     }
-    if let Some(n) = f.opt_positive_any(&["instances_per_filter"]) {
+    if let Some(n) = f.opt_int("instances_per_filter", 1..=256) {
         settings.instances_per_filter = n as usize;
     }
     if let Some(dir) = f.opt_string("cache_dir") {
@@ -249,7 +236,11 @@ fn read_filter_settings(fields: Option<Fields>, base_dir: &Path) -> Option<Filte
     Some(settings)
 }
 
-fn read_apps(root: &mut Fields, base_dir: &Path) -> Option<Vec<App>> {
+fn read_apps(
+    root: &mut Fields,
+    base_dir: &Path,
+    defaults: &WebhookDefaults,
+) -> Option<Vec<App>> {
     let findings = root.findings();
     let Some(items) = root.opt_array("apps") else {
         findings.problem("apps", "at least one app is required");
@@ -257,7 +248,9 @@ fn read_apps(root: &mut Fields, base_dir: &Path) -> Option<Vec<App>> {
     };
     let apps: Vec<Option<App>> = items
         .iter()
-        .map(|(path, value)| read_app(Fields::of(findings, path.clone(), value)?, base_dir))
+        .map(|(path, value)| {
+            read_app(Fields::of(findings, path.clone(), value)?, base_dir, defaults)
+        })
         .collect();
     // Checked on the raw values so duplicates are reported even when an app has other problems.
     for field in ["id", "key"] {
@@ -279,17 +272,26 @@ fn read_apps(root: &mut Fields, base_dir: &Path) -> Option<Vec<App>> {
     apps.into_iter().collect()
 }
 
-fn read_app(mut f: Fields, base_dir: &Path) -> Option<App> {
+fn read_app(mut f: Fields, base_dir: &Path, defaults: &WebhookDefaults) -> Option<App> {
     let id = non_empty(&mut f, "id");
     let key = non_empty(&mut f, "key");
     let secret = non_empty(&mut f, "secret");
     let batching = read_batching(f.opt_object("batching"));
+    let dedupe_window = read_dedupe_window(&mut f);
+    let retry = read_retry(f.opt_object("retry"), defaults.retry);
+    let app_defaults = WebhookDefaults {
+        retry: retry.unwrap_or(defaults.retry),
+        ..*defaults
+    };
     let filters = read_filter_refs(&mut f, base_dir);
     let webhooks = f.opt_array("webhooks").unwrap_or_default();
     let findings = f.findings();
     let webhooks: Vec<Option<Webhook>> = webhooks
         .iter()
-        .map(|(path, value)| read_webhook(Fields::of(findings, path.clone(), value)?, base_dir))
+        .map(|(path, value)| {
+            let fields = Fields::of(findings, path.clone(), value)?;
+            read_webhook(fields, base_dir, &app_defaults)
+        })
         .collect();
     f.ignore(
         SOKETI_APP_SETTINGS,
@@ -303,6 +305,7 @@ fn read_app(mut f: Fields, base_dir: &Path) -> Option<App> {
         key: key?.to_owned(),
         secret: Secret::new(secret?),
         batching: batching?,
+        dedupe_window,
         filters: filters?,
         webhooks,
     })
@@ -331,17 +334,4 @@ pub(super) fn non_empty<'v>(f: &mut Fields<'_, 'v>, key: &'static str) -> Option
         return None;
     }
     Some(value)
-}
-
-fn read_batching(fields: Option<Fields>) -> Option<Option<Batching>> {
-    let Some(mut f) = fields else {
-        return Some(None);
-    };
-    let window = f.opt_positive_any(&["window_ms"]).unwrap_or(50);
-    let max_events = f.opt_positive_any(&["max_events"]).unwrap_or(100);
-    f.finish();
-    Some(Some(Batching {
-        window: Duration::from_millis(window),
-        max_events: max_events as usize,
-    }))
 }

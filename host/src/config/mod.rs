@@ -5,6 +5,7 @@
 //! listing every problem with the path of its field (`apps[0].webhooks[2].event_types[1]`).
 //! soketi's own app settings are accepted and reported as ignored warnings.
 
+mod delivery;
 mod event_type;
 mod load;
 mod model;

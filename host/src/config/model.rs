@@ -10,6 +10,7 @@ use reqwest::Url;
 
 use super::EventTypeSet;
 use crate::filter::{FilterSettings, FilterSpec};
+use crate::queue::{QueueSettings, RetryPolicy};
 
 /// The whole configuration of one gateway process.
 #[derive(Debug, Clone)]
@@ -18,6 +19,7 @@ pub struct Config {
     pub admin: AdminSettings,
     pub delivery: DeliverySettings,
     pub filters: FilterSettings,
+    pub queue: QueueSettings,
     pub apps: Vec<App>,
 }
 
@@ -40,13 +42,11 @@ pub struct AdminSettings {
     pub token: Option<Secret>,
 }
 
-/// How deliveries are made.
+/// How deliveries are made. Lanes and retries are per webhook (defaults under `[delivery]`).
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
     /// Time allowed for one HTTP request or Lambda invocation.
     pub timeout: Duration,
-    /// Deliveries in flight at once for one webhook, so one slow endpoint cannot starve others.
-    pub max_in_flight_per_webhook: usize,
 }
 
 /// An application of the Pusher-protocol server: its credentials and where its events go.
@@ -55,17 +55,35 @@ pub struct App {
     pub id: String,
     pub key: String,
     pub secret: Secret,
-    pub batching: Option<Batching>,
+    pub batching: Batching,
+    /// When set, a body seen again for this app within the window is acknowledged without
+    /// being enqueued twice (a source retrying a batch it thinks failed).
+    pub dedupe_window: Option<Duration>,
     /// Filters applied to every webhook of the app, before the webhook's own.
     pub filters: Vec<FilterSpec>,
     pub webhooks: Vec<Webhook>,
 }
 
-/// Collect an app's events for a while and deliver them together.
+/// How a lane coalesces waiting events into one delivery. Events of different apps are never
+/// mixed: each webhook belongs to one app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Batching {
+    /// How long a delivery may wait for more events; zero sends what is ready at once.
     pub window: Duration,
+    /// The most events in one delivery.
     pub max_events: usize,
+    /// The most bytes of events in one delivery (a larger single event goes alone).
+    pub max_bytes: usize,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Self {
+            window: Duration::ZERO,
+            max_events: 100,
+            max_bytes: 256 * 1024,
+        }
+    }
 }
 
 /// One destination for an app's events.
@@ -80,6 +98,11 @@ pub struct Webhook {
     /// clash with the signing headers.
     pub headers: Vec<(String, String)>,
     pub filters: Vec<FilterSpec>,
+    /// Lanes of this webhook: channels are spread over them by hash, each lane delivers in
+    /// order with one delivery in flight.
+    pub lanes: u16,
+    /// When and how long failed deliveries are tried again.
+    pub retry: RetryPolicy,
 }
 
 /// Where a webhook's payloads go.

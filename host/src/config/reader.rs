@@ -142,12 +142,6 @@ impl<'f, 'v> Fields<'f, 'v> {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
-    /// The first of several accepted spellings that is present (soketi uses camelCase in its
-    /// JSON file and snake_case elsewhere).
-    fn raw_any(&mut self, keys: &[&'static str]) -> Option<(&'static str, &'v Value)> {
-        keys.iter().find_map(|k| self.raw(k).map(|v| (*k, v)))
-    }
-
     fn typed<T>(
         &mut self,
         key: &'static str,
@@ -181,14 +175,23 @@ impl<'f, 'v> Fields<'f, 'v> {
         self.typed(key, "true or false", Value::as_bool)
     }
 
-    /// A positive integer field, read under any of its accepted spellings.
-    pub(crate) fn opt_positive_any(&mut self, keys: &[&'static str]) -> Option<u64> {
-        let (key, value) = self.raw_any(keys)?;
+    /// An integer field within `range`. Every numeric setting is bounded here, so nothing
+    /// later can overflow or panic on its value.
+    pub(crate) fn opt_int(
+        &mut self,
+        key: &'static str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Option<u64> {
+        let value = self.raw(key)?;
         match value.as_u64() {
-            Some(n) if n > 0 => Some(n),
+            Some(n) if range.contains(&n) => Some(n),
             _ => {
-                self.findings
-                    .problem(&self.field_path(key), "expected a positive integer");
+                let msg = format!(
+                    "expected an integer from {} to {}",
+                    range.start(),
+                    range.end()
+                );
+                self.findings.problem(&self.field_path(key), msg);
                 None
             }
         }

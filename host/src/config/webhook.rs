@@ -7,25 +7,30 @@ use reqwest::Url;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
+use super::delivery::{MAX_LANES, WebhookDefaults, read_retry};
 use super::load::non_empty;
 use super::reader::{Fields, Findings, nearest};
 use super::{
     ChannelFilter, EventType, EventTypeSet, LambdaTarget, Secret, StaticCredentials, Target,
     Webhook,
 };
+use crate::deliver::RESERVED_HEADERS;
 use crate::filter::{FilterSpec, OnError};
 
-/// Headers the gateway sets itself on every delivery; a webhook may not set them.
-const SIGNING_HEADERS: [&str; 2] = ["x-pusher-key", "x-pusher-signature"];
-
 /// One `apps[].webhooks[]` entry, as soketi documents it plus `id` and `filters`.
-pub(super) fn read_webhook(mut f: Fields, base_dir: &Path) -> Option<Webhook> {
+pub(super) fn read_webhook(
+    mut f: Fields,
+    base_dir: &Path,
+    defaults: &WebhookDefaults,
+) -> Option<Webhook> {
     let explicit_id = f.opt_string("id");
     let target = read_target(&mut f);
     let event_types = read_event_types(&mut f);
     let channel_filter = read_channel_filter(f.opt_object("filter"));
     let headers = read_headers(&mut f);
     let filters = read_filter_refs(&mut f, base_dir);
+    let lanes = f.opt_int("lanes", 1..=MAX_LANES).map_or(defaults.lanes, |n| n as u16);
+    let retry = read_retry(f.opt_object("retry"), defaults.retry);
     f.finish();
     let target = target?;
     Some(Webhook {
@@ -35,6 +40,8 @@ pub(super) fn read_webhook(mut f: Fields, base_dir: &Path) -> Option<Webhook> {
         channel_filter: channel_filter?,
         headers: headers?,
         filters: filters?,
+        lanes,
+        retry: retry?,
     })
 }
 
@@ -212,10 +219,10 @@ fn read_headers(f: &mut Fields) -> Option<Vec<(String, String)>> {
             ok = false;
             continue;
         };
-        if SIGNING_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        if RESERVED_HEADERS.iter().any(|r| r.eq_ignore_ascii_case(name)) {
             findings.problem(
                 &path,
-                "is set by the gateway when it signs the delivery and cannot be overridden",
+                "is set by the gateway on every delivery (signature, delivery id, attempt) and cannot be overridden",
             );
             ok = false;
             continue;

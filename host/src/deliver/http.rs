@@ -1,6 +1,6 @@
 //! Delivery by HTTP POST.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::Url;
 
@@ -38,11 +38,45 @@ impl HttpSender {
         if status.is_success() {
             return Ok(status.as_u16());
         }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
         // Keep a short excerpt of the answer: it is often the receiver's reason.
         let body = response.text().await.unwrap_or_default();
         Err(DeliveryError::Status {
             status: status.as_u16(),
             body: body.chars().take(200).collect(),
+            retry_after,
         })
+    }
+}
+
+/// `Retry-After` as seconds or as an HTTP date (a date already past means now).
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        let later = "Wed, 21 Oct 2015 07:28:30 GMT";
+        assert_eq!(parse_retry_after(later, now), Some(Duration::from_secs(30)));
+        let past = "Wed, 21 Oct 2015 07:00:00 GMT";
+        assert_eq!(parse_retry_after(past, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
     }
 }

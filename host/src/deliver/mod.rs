@@ -1,27 +1,70 @@
 //! # Deliver: one signed payload per webhook, to HTTP or Lambda
 //!
-//! In: the events routing kept for one webhook. Out: one POST (or one Lambda invocation) of
-//! `{"time_ms", "events"}`, serialized once in JavaScript's `JSON.stringify` form so receivers
-//! that re-serialize before checking the HMAC (soketi's documented Lambda handler) agree with
-//! the signature. A failure is logged with the webhook, status and reason.
+//! In: the events one delivery carries, as the queue keeps them. Out: one POST (or one Lambda
+//! invocation) of `{"time_ms", "events"}`, built anew for every attempt (a fresh `time_ms` and
+//! signature) in JavaScript's `JSON.stringify` form, so receivers that re-serialize before
+//! checking the HMAC (soketi's documented Lambda handler) agree with the signature; and, when it
+//! fails, whether trying again may help ([`Failure`]).
 
+mod circuit;
 mod headers;
 mod http;
 mod lambda;
+mod lane;
 mod payload;
+mod workers;
 
-pub use headers::{USER_AGENT, delivery_headers};
+pub use headers::{
+    ATTEMPT_HEADER, DELIVERY_ID_HEADER, RESERVED_HEADERS, USER_AGENT, delivery_headers,
+};
 pub use http::HttpSender;
 pub use lambda::{FALLBACK_REGION, LambdaError, LambdaSender, invocation_payload};
-pub use payload::{SignedPayload, build, now_ms};
+pub use payload::{SignedPayload, build};
+pub use workers::{WebhookStatus, Workers};
 
-use crate::config::{App, Target, Webhook};
+use std::time::Duration;
+
+use crate::config::{Batching, Secret, Target, Webhook};
+use crate::queue::FunctionErrors;
+
+/// What a lane needs of the config to send: taken from the running config at every attempt,
+/// so a reload that changes a webhook's target, secret or headers applies to what waits.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub app_key: String,
+    pub secret: Secret,
+    pub batching: Batching,
+    pub webhook: Webhook,
+}
+
+/// Which delivery an attempt belongs to, sent as headers so receivers can drop repeats.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    /// The same on every attempt of one delivery.
+    pub delivery_id: &'a str,
+    /// 1 for the first attempt.
+    pub number: u32,
+}
+
+/// What a failed attempt means for its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// It may succeed later: try again, not sooner than `retry_after` if the receiver said so.
+    Transient { retry_after: Option<Duration> },
+    /// It will not succeed as it is: dead-letter it.
+    Permanent,
+}
 
 /// Why a delivery failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
     #[error("receiver answered HTTP {status}: {body}")]
-    Status { status: u16, body: String },
+    Status {
+        status: u16,
+        body: String,
+        /// The receiver's `Retry-After`, if it sent one that could be read.
+        retry_after: Option<Duration>,
+    },
     #[error("timed out")]
     Timeout,
     #[error("could not connect: {0}")]
@@ -33,6 +76,41 @@ pub enum DeliveryError {
 }
 
 impl DeliveryError {
+    /// Whether trying again may help. Retried: no answer (connection errors, timeouts), HTTP
+    /// 408, 425, 429 and 5xx, Lambda throttling and 5xx, and a handler that threw unless
+    /// `function_errors` says otherwise. Anything else the receiver refused is permanent.
+    pub fn failure(&self, function_errors: FunctionErrors) -> Failure {
+        let transient = Failure::Transient { retry_after: None };
+        match self {
+            Self::Status {
+                status,
+                retry_after,
+                ..
+            } => match status {
+                408 | 425 | 429 | 500.. => Failure::Transient {
+                    retry_after: *retry_after,
+                },
+                _ => Failure::Permanent,
+            },
+            Self::Timeout | Self::Connect(_) | Self::Request(_) => transient,
+            Self::Lambda(LambdaError::FunctionError { .. }) => match function_errors {
+                FunctionErrors::Retry => transient,
+                FunctionErrors::DeadLetter => Failure::Permanent,
+            },
+            Self::Lambda(e) if e.is_retryable() => transient,
+            Self::Lambda(_) => Failure::Permanent,
+        }
+    }
+
+    /// The HTTP status the receiver (or Lambda) answered, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            Self::Lambda(e) => e.status(),
+            _ => None,
+        }
+    }
+
     fn from_reqwest(e: reqwest::Error) -> Self {
         if e.is_timeout() {
             Self::Timeout
@@ -58,14 +136,15 @@ impl Deliverer {
         Self { http, lambda }
     }
 
-    /// Delivers one payload to `webhook` of `app`.
+    /// Makes one attempt to deliver `payload` to `webhook` of the app with key `app_key`.
     pub async fn deliver(
         &self,
-        app: &App,
+        app_key: &str,
         webhook: &Webhook,
         payload: &SignedPayload,
+        attempt: &Attempt<'_>,
     ) -> Result<(), DeliveryError> {
-        let headers = delivery_headers(webhook, &app.key, payload);
+        let headers = delivery_headers(webhook, app_key, payload, attempt);
         match &webhook.target {
             Target::Http(url) => self.http.send(url, &headers, payload).await.map(drop),
             Target::Lambda(target) => self

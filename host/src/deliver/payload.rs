@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 
-use crate::event::Event;
 use crate::signature;
 
 /// A webhook body and its signature, ready for any target.
@@ -16,46 +15,49 @@ pub struct SignedPayload {
     pub event_count: usize,
 }
 
-/// Builds and signs the payload for `events`. `time_ms` is when the payload is built, as Pusher
-/// defines it (receivers' SDKs refuse webhooks more than 5 minutes off their clock).
-pub fn build(events: &[Event], time_ms: u64, secret: &str) -> SignedPayload {
-    let mut body = Vec::with_capacity(64 + events.len() * 128);
+/// Builds and signs the payload of `event_count` events given as JSON `parts`, each one or
+/// more events already in `JSON.stringify` form and joined by commas (how the queue keeps
+/// them). `time_ms` is when the payload is built, as Pusher defines it (receivers' SDKs refuse
+/// webhooks more than 5 minutes off their clock), so every attempt is built anew.
+pub fn build(
+    parts: &[impl AsRef<[u8]>],
+    event_count: usize,
+    time_ms: u64,
+    secret: &str,
+) -> SignedPayload {
+    let len: usize = parts.iter().map(|p| p.as_ref().len() + 1).sum();
+    let mut body = Vec::with_capacity(40 + len);
     body.extend_from_slice(b"{\"time_ms\":");
     body.extend_from_slice(time_ms.to_string().as_bytes());
     body.extend_from_slice(b",\"events\":[");
-    for (i, event) in events.iter().enumerate() {
+    for (i, part) in parts.iter().enumerate() {
         if i > 0 {
             body.push(b',');
         }
-        event.write_json(&mut body);
+        body.extend_from_slice(part.as_ref());
     }
     body.extend_from_slice(b"]}");
     let signature = signature::sign(secret, &body);
     SignedPayload {
         body: Bytes::from(body),
         signature,
-        event_count: events.len(),
+        event_count,
     }
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> u64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    since_epoch.as_millis() as u64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Event;
     use crate::json;
+    use crate::queue::Events;
 
     #[test]
-    fn payload_holds_exactly_the_given_events_and_its_signature_verifies() {
+    fn payload_joins_the_given_parts_exactly_and_its_signature_verifies() {
         let raw = br#"{"name":"client_event","channel":"private-a","event":"client-x","data":"{\"n\":1}","extra":[1,2]}"#;
         let event = Event::from_value(json::parse(raw).unwrap()).unwrap();
-        let payload = build(&[event.clone(), event], 1_700_000_000_123, "s3cret");
+        let one = Events::join(std::slice::from_ref(&event)).json;
+        let payload = build(&[one.clone(), one], 2, 1_700_000_000_123, "s3cret");
         let expected = format!(
             "{{\"time_ms\":1700000000123,\"events\":[{},{}]}}",
             std::str::from_utf8(raw).unwrap(),

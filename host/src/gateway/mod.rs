@@ -1,18 +1,19 @@
 //! # Gateway: the running service
 //!
 //! Owns the current [`Snapshot`] (in an `ArcSwap`, read lock-free by every request), the
-//! [`Dispatcher`] that runs routing and delivery tasks, the filter runtime and the metrics.
-//! [`serve`] runs the public and admin servers, the file watcher and the SIGHUP handler until
-//! shutdown, then drains: it stops accepting, lets the batchers flush and waits (bounded) for
-//! deliveries in flight. [`reload`] swaps in a new snapshot, whole, or changes nothing.
+//! durable [`Queue`] accepted events wait in, the lane [`Workers`] that deliver them, the
+//! filter runtime and the metrics. [`serve`] runs the public and admin servers, the file
+//! watcher and the SIGHUP handler until shutdown, then drains: it stops accepting, lets each
+//! lane finish its attempt in flight (bounded), and closes the queue; everything else waits on
+//! disk for the next start. [`reload`] swaps in a new snapshot, whole, or changes nothing.
 
-mod batcher;
-mod dispatch;
 pub mod reload;
 mod snapshot;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -20,15 +21,15 @@ use tokio::net::TcpListener;
 use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
 
-pub use batcher::BatcherClosed;
-pub use dispatch::Dispatcher;
 pub use reload::{ReloadOutcome, ReloadTrigger};
 pub use snapshot::{AppEntry, Snapshot, compile_plans};
 
 use crate::config::{Config, Finding, LoadedConfig};
-use crate::deliver::{Deliverer, HttpSender, LambdaSender};
+use crate::deliver::{Deliverer, HttpSender, LambdaSender, Workers};
 use crate::filter::FilterRuntime;
 use crate::metrics::Metrics;
+use crate::queue::{Queue, QueueError, QueueId, WebhookKey};
+use crate::route::AppPlan;
 
 /// How long shutdown waits for deliveries in flight.
 const DRAIN_GRACE: Duration = Duration::from_secs(15);
@@ -40,15 +41,20 @@ pub enum StartError {
     HttpClient(#[from] reqwest::Error),
     #[error("{} problem(s) in the config:\n{}", .0.len(), .0.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
     Config(Vec<Finding>),
+    #[error("cannot use the queue: {0}")]
+    Queue(#[from] QueueError),
 }
 
 /// The running gateway's shared state.
 #[derive(Debug)]
 pub struct Gateway {
     snapshot: ArcSwap<Snapshot>,
-    dispatcher: Dispatcher,
+    queue: Queue,
+    workers: Workers,
     runtime: FilterRuntime,
     metrics: Arc<Metrics>,
+    /// Set once shutdown begins: ingest refuses from then on.
+    draining: AtomicBool,
     /// The config file reloads read.
     config_path: PathBuf,
     /// The config at start: settings bound then (listen addresses, body limit, admin token).
@@ -59,25 +65,34 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds the first snapshot from a validated config.
-    pub fn start(loaded: LoadedConfig, runtime: FilterRuntime) -> Result<Arc<Self>, StartError> {
+    /// Builds the first snapshot from a validated config, over an opened `queue`, and starts
+    /// the lanes of every webhook (resuming what waits in the queue).
+    pub async fn start(
+        loaded: LoadedConfig,
+        runtime: FilterRuntime,
+        queue: Queue,
+    ) -> Result<Arc<Self>, StartError> {
         let metrics = Arc::new(Metrics::default());
         let timeout = loaded.config.delivery.timeout;
         let deliverer = Deliverer::new(HttpSender::new(timeout)?, LambdaSender::new(timeout));
-        let dispatcher = Dispatcher::new(deliverer, metrics.clone());
         let plans = compile_plans(&loaded.config, &runtime).map_err(StartError::Config)?;
+        let queues = register_webhooks(&queue, &plans).await?;
         let gateway = Arc::new(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::empty()),
-            dispatcher,
+            workers: Workers::new(queue.clone(), deliverer),
+            queue,
             runtime,
             metrics,
+            draining: AtomicBool::new(false),
             config_path: loaded.source.path.clone(),
             started_with: loaded.config.clone(),
             reload_state: Mutex::default(),
             watched: watch::Sender::new(Vec::new()),
         });
         gateway.record_initial_files(&loaded);
-        let snapshot = Snapshot::activate(plans, loaded.source, &gateway.dispatcher);
+        let snapshot = Snapshot::new(plans, loaded.source, &queues);
+        gateway.workers.reconcile(snapshot.destinations());
+        gateway.workers.retire_unconfigured();
         gateway.snapshot.store(Arc::new(snapshot));
         Ok(gateway)
     }
@@ -102,18 +117,54 @@ impl Gateway {
         &self.metrics
     }
 
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    pub fn workers(&self) -> &Workers {
+        &self.workers
+    }
+
     pub fn max_body_bytes(&self) -> usize {
         self.started_with.server.max_body_bytes
     }
 
-    /// Waits for every routing and delivery task, at most `grace`; true if all finished.
-    async fn drain(&self, grace: Duration) -> bool {
-        // Dropping the live snapshot closes the batchers' channels: they flush and end.
-        self.snapshot.store(Arc::new(Snapshot::empty()));
-        let tasks = self.dispatcher.tasks();
-        tasks.close();
-        tokio::time::timeout(grace, tasks.wait()).await.is_ok()
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
+
+    /// Prometheus text for `/metrics`.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(
+            &self.workers.status(),
+            self.queue.bytes(),
+            self.queue.max_bytes(),
+        )
+    }
+
+    /// Stops the lanes (each finishing its attempt in flight, at most `grace`), then closes
+    /// the queue; true if every lane finished in time.
+    async fn drain(&self, grace: Duration) -> bool {
+        self.draining.store(true, Ordering::Relaxed);
+        let finished = self.workers.shutdown(grace).await;
+        self.queue.close().await;
+        finished
+    }
+}
+
+/// Each webhook's number in the queue, registering new ones.
+async fn register_webhooks(
+    queue: &Queue,
+    plans: &[AppPlan],
+) -> Result<HashMap<WebhookKey, QueueId>, QueueError> {
+    let mut ids = HashMap::new();
+    for route in plans.iter().flat_map(|p| &p.webhooks) {
+        let key = route.key();
+        let id = queue.register(&key).await?;
+        ids.insert(key, id);
+    }
+    Ok(ids)
 }
 
 /// The sockets the gateway serves on.
@@ -165,13 +216,13 @@ pub async fn serve(
     background.iter().for_each(tokio::task::JoinHandle::abort);
     public?;
     admin?;
-    tracing::info!("stopped accepting; draining deliveries in flight");
+    tracing::info!("stopped accepting; finishing deliveries in flight");
     if gateway.drain(DRAIN_GRACE).await {
-        tracing::info!("drained");
+        tracing::info!("drained; what waits in the queue is delivered after the next start");
     } else {
         tracing::warn!(
             grace_secs = DRAIN_GRACE.as_secs(),
-            "deliveries still in flight after the grace period were abandoned"
+            "attempts still in flight after the grace period were abandoned; they are tried again after the next start"
         );
     }
     Ok(())

@@ -3,18 +3,20 @@
 //!
 //! Triggers: a file change seen by the watcher (after a short debounce and a content-hash
 //! comparison), SIGHUP, and `POST /admin/reload`. Reloads run one at a time. Requests already
-//! holding the old snapshot finish on it; the old snapshot (its filter instances, batchers)
-//! is freed when the last of them is done.
+//! holding the old snapshot finish on it; the old snapshot (its filter instances) is freed
+//! when the last of them is done. Then the lanes follow: a webhook's lanes send with its new
+//! settings, added webhooks get lanes, removed ones have their waiting jobs dead-lettered.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 
-use super::{Gateway, Snapshot, compile_plans};
+use super::{Gateway, Snapshot, compile_plans, register_webhooks};
+use crate::clock::now_ms;
 use crate::config::{self, ConfigError, Finding, LoadedConfig};
 use crate::metrics::inc;
 use crate::route::AppPlan;
@@ -55,6 +57,8 @@ pub enum ReloadError {
     },
     #[error("the reload task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
 }
 
 /// Reload bookkeeping, guarded by the reload lock (one reload at a time).
@@ -96,13 +100,6 @@ fn fingerprint(files: &[PathBuf]) -> [u8; 32] {
     hash.finalize().into()
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
-}
-
 impl Gateway {
     /// Reloads the config file and its filters; swaps the new snapshot in only if all of it
     /// is valid. Returns the outcome (also kept for `/status`, logged and counted).
@@ -113,13 +110,22 @@ impl Gateway {
         let built = tokio::task::spawn_blocking(move || gateway.build_plans())
             .await
             .unwrap_or_else(|e| Err(ReloadError::Task(e.to_string())));
-        let error = match built {
-            Ok((loaded, plans)) => {
+        let registered = match built {
+            Ok((loaded, plans)) => register_webhooks(&self.queue, &plans)
+                .await
+                .map(|queues| (loaded, plans, queues))
+                .map_err(ReloadError::from),
+            Err(e) => Err(e),
+        };
+        let error = match registered {
+            Ok((loaded, plans, queues)) => {
                 let files = watched_files(&self.config_path, &loaded);
                 state.fingerprint = Some(fingerprint(&files));
                 self.warn_about_restart_only_settings(&loaded);
-                let snapshot = Snapshot::activate(plans, loaded.source, &self.dispatcher);
+                let snapshot = Snapshot::new(plans, loaded.source, &queues);
+                let destinations = snapshot.destinations();
                 self.snapshot.store(Arc::new(snapshot));
+                self.workers.reconcile(destinations);
                 self.watched.send_replace(files);
                 None
             }
@@ -170,6 +176,11 @@ impl Gateway {
         {
             tracing::warn!(
                 "listen addresses changed in the config: they take effect at the next restart"
+            );
+        }
+        if config.queue != self.started_with.queue {
+            tracing::warn!(
+                "[queue] settings changed in the config: they take effect at the next restart"
             );
         }
         if &config.filters != self.runtime.settings() {

@@ -1,39 +1,23 @@
-//! The immutable picture every request works from: apps by key, their routes and compiled
-//! filter chains. Built whole, then swapped in one step; a request keeps the snapshot it
-//! started with until it is done.
+//! The immutable picture every request works from: apps by key, their routes, compiled
+//! filter chains and queue numbers. Built whole, then swapped in one step; a request keeps the
+//! snapshot it started with until it is done.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tokio::sync::Semaphore;
-
-use super::Dispatcher;
-use super::batcher::{Batcher, BatcherClosed};
 use crate::config::{Config, ConfigSource, Finding};
-use crate::event::Event;
+use crate::deliver::Destination;
 use crate::filter::{FilterChain, FilterContext, FilterRuntime, FilterSpec};
+use crate::queue::{QueueId, WebhookKey};
 use crate::route::{AppPlan, WebhookRoute};
 
-/// One app, ready to take events.
+/// One app, ready to take events: its routes, and each webhook's number in the queue (in the
+/// order of `plan.webhooks`).
 #[derive(Debug)]
 pub struct AppEntry {
     pub plan: Arc<AppPlan>,
-    batcher: Option<Batcher>,
-    dispatcher: Dispatcher,
-}
-
-impl AppEntry {
-    /// Hands an accepted batch to routing (through the app's batcher when it batches).
-    pub async fn submit(&self, events: Vec<Event>) -> Result<(), BatcherClosed> {
-        match &self.batcher {
-            Some(batcher) => batcher.submit(events).await,
-            None => {
-                self.dispatcher.dispatch(self.plan.clone(), events);
-                Ok(())
-            }
-        }
-    }
+    pub queues: Vec<QueueId>,
 }
 
 /// The gateway's whole routing state at one moment.
@@ -45,8 +29,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// A snapshot with no app: every key is unknown. Swapped in at shutdown to release the
-    /// last real one (its batchers then flush).
+    /// A snapshot with no app: every key is unknown.
     pub fn empty() -> Self {
         Self {
             source: None,
@@ -55,20 +38,24 @@ impl Snapshot {
         }
     }
 
-    /// Activates compiled plans: starts each batching app's batcher.
-    pub fn activate(plans: Vec<AppPlan>, source: ConfigSource, dispatcher: &Dispatcher) -> Self {
+    /// Puts compiled plans together with their webhooks' queue numbers (`queues` has one for
+    /// every webhook of the plans).
+    pub fn new(
+        plans: Vec<AppPlan>,
+        source: ConfigSource,
+        queues: &HashMap<WebhookKey, QueueId>,
+    ) -> Self {
         let apps_by_key = plans
             .into_iter()
             .map(|plan| {
-                let plan = Arc::new(plan);
-                let batcher = plan
-                    .app
-                    .batching
-                    .map(|b| Batcher::spawn(plan.clone(), b, dispatcher.clone()));
+                let ids = plan
+                    .webhooks
+                    .iter()
+                    .map(|route| queues[&route.key()])
+                    .collect();
                 let entry = AppEntry {
-                    plan,
-                    batcher,
-                    dispatcher: dispatcher.clone(),
+                    plan: Arc::new(plan),
+                    queues: ids,
                 };
                 (entry.plan.app.key.clone(), entry)
             })
@@ -86,6 +73,24 @@ impl Snapshot {
 
     pub fn apps(&self) -> impl Iterator<Item = &AppEntry> {
         self.apps_by_key.values()
+    }
+
+    /// Every webhook, with its queue number and what its lanes send with.
+    pub fn destinations(&self) -> Vec<(WebhookKey, QueueId, Destination)> {
+        self.apps()
+            .flat_map(|entry| {
+                let app = &entry.plan.app;
+                entry.plan.webhooks.iter().zip(&entry.queues).map(|(route, id)| {
+                    let destination = Destination {
+                        app_key: app.key.clone(),
+                        secret: app.secret.clone(),
+                        batching: app.batching,
+                        webhook: route.webhook.clone(),
+                    };
+                    (route.key(), *id, destination)
+                })
+            })
+            .collect()
     }
 }
 
@@ -125,7 +130,6 @@ pub fn compile_plans(
                 },
                 webhook: webhook.clone(),
                 chain,
-                in_flight: Arc::new(Semaphore::new(config.delivery.max_in_flight_per_webhook)),
             });
         }
         plans.push(AppPlan {

@@ -1,10 +1,17 @@
 //! Every way an ingest request is refused, and the HTTP answer for each.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
 
 use super::batch::BatchError;
+use crate::queue::StoreError;
+
+/// What a 503 asks the sender to wait before trying again, in seconds.
+const RETRY_AFTER_SECS: &str = "1";
 
 /// A refused ingest request. Nothing of a refused batch is kept.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +32,12 @@ pub enum IngestError {
     Malformed(#[from] BatchError),
     #[error("gateway is shutting down")]
     ShuttingDown,
+    #[error("the gateway's queue is full; retry later")]
+    QueueFull,
+    #[error("the batch could not be stored; retry later")]
+    Store(#[source] Arc<StoreError>),
+    #[error("the batch could not be routed: {0}")]
+    Routing(String),
 }
 
 impl IngestError {
@@ -34,7 +47,8 @@ impl IngestError {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Body(_) | Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::MissingKey | Self::UnknownKey | Self::BadSignature => StatusCode::UNAUTHORIZED,
-            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(_) | Self::Routing(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -42,6 +56,11 @@ impl IngestError {
 impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.to_string() });
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+            let value = axum::http::HeaderValue::from_static(RETRY_AFTER_SECS);
+            response.headers_mut().insert(RETRY_AFTER, value);
+        }
+        response
     }
 }

@@ -1,4 +1,4 @@
-//! `POST /ingest/pusher`: check, authenticate, parse, accept.
+//! `POST /ingest/pusher`: check, authenticate, parse, route, enqueue durably, answer.
 
 use std::sync::Arc;
 
@@ -12,14 +12,22 @@ use serde::Serialize;
 
 use super::IngestError;
 use super::batch::parse_batch;
-use crate::gateway::Gateway;
+use super::enqueue::jobs_of;
+use crate::event::Event;
+use crate::gateway::{AppEntry, Gateway};
 use crate::metrics::{add, inc};
+use crate::queue::{AppendError, Appended, DedupeKey};
+use crate::route::Routed;
 use crate::signature;
 
 /// The answer to an accepted batch.
 #[derive(Debug, Serialize)]
 pub struct Accepted {
     pub accepted: usize,
+    /// The same body was accepted before, within the app's `dedupe_window_ms`: it was not
+    /// queued again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
 }
 
 /// Accepts a signed batch whole, or refuses it whole with the reason.
@@ -31,6 +39,7 @@ pub async fn ingest_pusher(
     let metrics = gateway.metrics();
     let result = accept(&gateway, &headers, body).await;
     match &result {
+        Ok(accepted) if accepted.duplicate => inc(&metrics.ingest_duplicate),
         Ok(accepted) => {
             inc(&metrics.ingest_accepted);
             add(&metrics.events_received, accepted.accepted as u64);
@@ -39,13 +48,23 @@ pub async fn ingest_pusher(
             let counter = match e {
                 IngestError::WrongContentType => &metrics.ingest_wrong_content_type,
                 IngestError::TooLarge { .. } => &metrics.ingest_too_large,
+                IngestError::Body(_) => &metrics.ingest_unreadable,
                 IngestError::MissingKey | IngestError::UnknownKey | IngestError::BadSignature => {
                     &metrics.ingest_unauthorized
                 }
-                _ => &metrics.ingest_malformed,
+                IngestError::Malformed(_) => &metrics.ingest_malformed,
+                IngestError::QueueFull => &metrics.ingest_queue_full,
+                IngestError::ShuttingDown | IngestError::Store(_) | IngestError::Routing(_) => {
+                    &metrics.ingest_unavailable
+                }
             };
             inc(counter);
-            tracing::info!(status = e.status().as_u16(), reason = %e, "ingest refused");
+            match e {
+                IngestError::Store(source) => {
+                    tracing::error!(status = e.status().as_u16(), error = %source, "ingest failed to store a batch");
+                }
+                _ => tracing::info!(status = e.status().as_u16(), reason = %e, "ingest refused"),
+            }
         }
     }
     result.map(Json)
@@ -56,6 +75,9 @@ async fn accept(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Accepted, IngestError> {
+    if gateway.is_draining() {
+        return Err(IngestError::ShuttingDown);
+    }
     if !is_json(headers) {
         return Err(IngestError::WrongContentType);
     }
@@ -71,10 +93,31 @@ async fn accept(
     }
     let events = parse_batch(&body)?;
     let accepted = events.len();
-    app.submit(events)
+    let routed = route(app, events).await?;
+    let (jobs, dead_letters) = jobs_of(app, routed, gateway.metrics());
+    let dedupe = (app.plan.app.dedupe_window).map(|w| DedupeKey::new(&app.plan.app.id, &body, w));
+    let outcome = gateway.queue().append(jobs, dead_letters, dedupe).await;
+    match outcome {
+        Ok(appended) => Ok(Accepted {
+            accepted,
+            duplicate: appended == Appended::Duplicate,
+        }),
+        Err(AppendError::Full { .. }) => Err(IngestError::QueueFull),
+        Err(AppendError::Closed) => Err(IngestError::ShuttingDown),
+        Err(AppendError::Store(e)) => Err(IngestError::Store(e)),
+    }
+}
+
+/// Routes a batch on the app's plan; filters run on a blocking thread (a call may run up to
+/// its deadline), the rest inline.
+async fn route(app: &AppEntry, events: Vec<Event>) -> Result<Vec<Routed>, IngestError> {
+    if !app.plan.has_filters() {
+        return Ok(app.plan.route(&events));
+    }
+    let plan = app.plan.clone();
+    tokio::task::spawn_blocking(move || plan.route(&events))
         .await
-        .map_err(|_| IngestError::ShuttingDown)?;
-    Ok(Accepted { accepted })
+        .map_err(|e| IngestError::Routing(e.to_string()))
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

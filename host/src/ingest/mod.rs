@@ -2,11 +2,15 @@
 //!
 //! In: `POST /ingest/pusher` with a Pusher webhook batch, `X-Pusher-Key` naming the app and
 //! `X-Pusher-Signature` (hex HMAC-SHA256 of the raw body with the app's secret, compared in
-//! constant time). Out: the batch's events handed to their app for routing, or a refusal: 415
-//! wrong content type, 413 too large, 401 unknown key or bad signature, 400 malformed (with the
-//! reason). A batch is accepted whole or refused whole. Also `GET /healthz` and `GET /metrics`.
+//! constant time). Out: the batch routed (event types, channel filters, filter chains) and its
+//! jobs written to the durable queue, acknowledged with 200 only once they are on disk; or a
+//! refusal: 415 wrong content type, 413 too large, 401 unknown key or bad signature, 400
+//! malformed (with the reason), 503 with `Retry-After` when the queue is full or the gateway
+//! is shutting down. A batch is accepted whole or refused whole. Also `GET /healthz` and
+//! `GET /metrics`.
 
 mod batch;
+mod enqueue;
 mod error;
 mod handler;
 
@@ -31,5 +35,5 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 }
 
 async fn metrics(State(gateway): State<Arc<Gateway>>) -> String {
-    gateway.metrics().render()
+    gateway.render_metrics()
 }

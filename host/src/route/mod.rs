@@ -5,13 +5,10 @@
 //! its channel filter (prefix AND suffix), then through the app's and the webhook's WASM filter
 //! chain (keep / drop / replace). A webhook left with no event gets nothing.
 
-use std::sync::Arc;
-
-use tokio::sync::Semaphore;
-
 use crate::config::{App, Webhook};
 use crate::event::Event;
 use crate::filter::{ChainOutcome, FilterChain, FilterContext};
+use crate::queue::WebhookKey;
 
 /// Everything needed to route an app's events: the app and one route per webhook.
 #[derive(Debug)]
@@ -20,14 +17,12 @@ pub struct AppPlan {
     pub webhooks: Vec<WebhookRoute>,
 }
 
-/// One webhook with its compiled filter chain and its delivery concurrency limit.
+/// One webhook with its compiled filter chain.
 #[derive(Debug)]
 pub struct WebhookRoute {
     pub webhook: Webhook,
     pub chain: FilterChain,
     pub context: FilterContext,
-    /// Deliveries in flight for this webhook; one slow endpoint cannot starve the others.
-    pub in_flight: Arc<Semaphore>,
 }
 
 /// The events routed to one webhook, as its filter chain left them.
@@ -39,6 +34,11 @@ pub struct Routed {
 }
 
 impl WebhookRoute {
+    /// The webhook's name across reloads.
+    pub fn key(&self) -> WebhookKey {
+        WebhookKey::new(&self.context.app_id, &self.webhook.id)
+    }
+
     /// The events of `events` this webhook subscribes to, before filters.
     pub fn select(&self, events: &[Event]) -> Vec<Event> {
         events
@@ -105,7 +105,6 @@ mod tests {
                 },
                 webhook: webhook.clone(),
                 chain: FilterChain::default(),
-                in_flight: Arc::new(Semaphore::new(1)),
             })
             .collect();
         AppPlan { app, webhooks }

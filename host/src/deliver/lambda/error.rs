@@ -71,6 +71,15 @@ impl LambdaError {
         }
     }
 
+    /// The HTTP status Lambda answered, when the failure is its answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Throttled { status, .. } | Self::Service { status, .. } => Some(*status),
+            Self::FunctionNotFound { .. } => Some(404),
+            _ => None,
+        }
+    }
+
     /// Classifies an SDK error for `function`.
     pub(super) fn from_sdk(
         e: SdkError<InvokeError>,

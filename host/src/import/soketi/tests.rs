@@ -2,6 +2,7 @@
 //! reported, and the result always validates.
 
 use std::path::Path;
+use std::time::Duration;
 
 use reqwest::Url;
 use serde_json::{Value, json};
@@ -146,8 +147,7 @@ fn the_dotted_example_round_trips_with_batching_moved_to_each_app() {
         imported.notes
     );
     for app in &imported.config.apps {
-        let batching = app.batching.expect("soketi batched");
-        assert_eq!(batching.window.as_millis(), 100);
+        assert_eq!(app.batching.window.as_millis(), 100, "soketi batched");
     }
     let snippet = imported.snippet.file.as_ref().unwrap();
     assert_eq!(snippet["webhooks.batching.enabled"], false);
@@ -178,7 +178,8 @@ fn the_nested_example_round_trips() {
         imported.notes
     );
     assert_eq!(
-        imported.config.apps[0].batching, None,
+        imported.config.apps[0].batching.window,
+        Duration::ZERO,
         "batching is off there"
     );
     let snippet = imported.snippet.file.as_ref().unwrap();
@@ -203,7 +204,7 @@ fn the_environment_form_gives_the_first_app_and_an_env_snippet() {
     let imported = import_with(None, &env, false).unwrap();
     let app = &imported.config.apps[0];
     assert_eq!((app.id.as_str(), app.key.as_str()), ("42", "env-key"));
-    assert_eq!(app.batching.unwrap().window.as_millis(), 75);
+    assert_eq!(app.batching.window.as_millis(), 75);
     assert_eq!(app.webhooks.len(), 1);
     assert_eq!(imported.snippet.file, None);
     let env_snippet = &imported.snippet.env;
@@ -367,7 +368,7 @@ fn what_soketi_never_used_is_left_out_and_reported_and_the_rest_validates() {
     assert_eq!(first.as_array().unwrap().len(), 4);
     assert_eq!(apps[1].secret.expose(), "app-secret");
     assert_eq!(apps[1].webhooks.len(), 1, "webhooks given as a JSON string");
-    assert_eq!(apps[0].batching.unwrap().window.as_millis(), 50);
+    assert_eq!(apps[0].batching.window.as_millis(), 50);
     // The duplicate-key app stays in soketi as it was; the others point at the gateway.
     let snippet_apps = &imported.snippet.file.as_ref().unwrap()["appManager.array.apps"];
     assert_eq!(snippet_apps[2], source["appManager"]["array"]["apps"][2]);

@@ -1,0 +1,151 @@
+//! Reading how events wait and are delivered: `[queue]`, `[delivery]` (with the defaults every
+//! webhook starts from), the `retry` tables of each level, and an app's `batching`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::reader::Fields;
+use super::{Batching, DeliverySettings};
+use crate::queue::{FunctionErrors, QueueSettings, RetryPolicy};
+
+const SECOND_MS: u64 = 1000;
+const DAY_MS: u64 = 24 * 3600 * SECOND_MS;
+const MIB: u64 = 1024 * 1024;
+
+/// The most lanes a webhook may have.
+pub(super) const MAX_LANES: u64 = 1024;
+
+/// What a webhook inherits when it does not say otherwise.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WebhookDefaults {
+    pub lanes: u16,
+    pub retry: RetryPolicy,
+}
+
+impl Default for WebhookDefaults {
+    fn default() -> Self {
+        Self {
+            lanes: 16,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// `[queue]`: the data directory (relative to the config file), its size bound, fsync.
+pub(super) fn read_queue(fields: Option<Fields>, base_dir: &Path) -> Option<QueueSettings> {
+    let mut settings = QueueSettings::in_dir(base_dir.join("data"));
+    let Some(mut f) = fields else {
+        return Some(settings);
+    };
+    if let Some(dir) = f.opt_string("dir") {
+        settings.dir = base_dir.join(dir);
+    }
+    if let Some(n) = f.opt_int("max_bytes", 1024..=(1 << 50)) {
+        settings.max_bytes = n;
+    }
+    if let Some(fsync) = f.opt_bool("fsync") {
+        settings.fsync = fsync;
+    }
+    f.finish();
+    Some(settings)
+}
+
+/// `[delivery]`: the request timeout, and the lanes and retry policy webhooks default to.
+pub(super) fn read_delivery(fields: Option<Fields>) -> Option<(DeliverySettings, WebhookDefaults)> {
+    let mut settings = DeliverySettings {
+        timeout: Duration::from_secs(10),
+    };
+    let mut defaults = WebhookDefaults::default();
+    let Some(mut f) = fields else {
+        return Some((settings, defaults));
+    };
+    if let Some(ms) = f.opt_int("timeout_ms", 1..=900 * SECOND_MS) {
+        settings.timeout = Duration::from_millis(ms);
+    }
+    // Before lanes, one webhook's deliveries in flight were bounded by this; a lane now has
+    // one in flight, so the old limit reads as the number of lanes.
+    if let Some(n) = f.opt_int("max_in_flight_per_webhook", 1..=MAX_LANES) {
+        f.findings().warning(
+            &f.field_path("max_in_flight_per_webhook"),
+            "replaced by `lanes` (a lane has one delivery in flight): read as `lanes`",
+        );
+        defaults.lanes = n as u16;
+    }
+    if let Some(n) = f.opt_int("lanes", 1..=MAX_LANES) {
+        defaults.lanes = n as u16;
+    }
+    let retry = read_retry(f.opt_object("retry"), defaults.retry);
+    f.finish();
+    defaults.retry = retry?;
+    Some((settings, defaults))
+}
+
+/// A `retry` table: each field it sets replaces the one of `base` (the level above).
+pub(super) fn read_retry(fields: Option<Fields>, base: RetryPolicy) -> Option<RetryPolicy> {
+    let Some(mut f) = fields else {
+        return Some(base);
+    };
+    let mut policy = base;
+    let ms = |n: u64| Duration::from_millis(n);
+    let initial = f.opt_int("initial_interval_ms", 1..=DAY_MS);
+    let max = f.opt_int("max_interval_ms", 1..=7 * DAY_MS);
+    if let Some(n) = initial {
+        policy.initial_interval = ms(n);
+    }
+    if let Some(n) = max {
+        policy.max_interval = ms(n);
+    }
+    if let Some(n) = f.opt_int("max_age_ms", 1..=30 * DAY_MS) {
+        policy.max_age = ms(n);
+    }
+    if let Some(n) = f.opt_int("open_circuit_after", 1..=1_000_000) {
+        policy.open_circuit_after = n as u32;
+    }
+    let mut ok = true;
+    match f.opt_string("function_errors") {
+        None => {}
+        Some("retry") => policy.function_errors = FunctionErrors::Retry,
+        Some("dead_letter") => policy.function_errors = FunctionErrors::DeadLetter,
+        Some(other) => {
+            let msg = format!("unknown function_errors `{other}` (valid: retry, dead_letter)");
+            f.findings()
+                .problem(&f.field_path("function_errors"), msg);
+            ok = false;
+        }
+    }
+    if (initial.is_some() || max.is_some()) && policy.max_interval < policy.initial_interval {
+        let msg = format!(
+            "max_interval_ms ({} ms) is shorter than initial_interval_ms ({} ms)",
+            policy.max_interval.as_millis(),
+            policy.initial_interval.as_millis()
+        );
+        f.findings().problem(f.path(), msg);
+        ok = false;
+    }
+    f.finish();
+    ok.then_some(policy)
+}
+
+/// An app's `batching`: with the table, `window_ms` defaults to 50 (collect for a while, as
+/// before lanes); without it, what is ready is sent at once.
+pub(super) fn read_batching(fields: Option<Fields>) -> Option<Batching> {
+    let mut batching = Batching::default();
+    let Some(mut f) = fields else {
+        return Some(batching);
+    };
+    batching.window = Duration::from_millis(f.opt_int("window_ms", 0..=60 * SECOND_MS).unwrap_or(50));
+    if let Some(n) = f.opt_int("max_events", 1..=10_000) {
+        batching.max_events = n as usize;
+    }
+    if let Some(n) = f.opt_int("max_bytes", 1024..=64 * MIB) {
+        batching.max_bytes = n as usize;
+    }
+    f.finish();
+    Some(batching)
+}
+
+/// An app's `dedupe_window_ms`.
+pub(super) fn read_dedupe_window(f: &mut Fields) -> Option<Duration> {
+    f.opt_int("dedupe_window_ms", 1..=DAY_MS)
+        .map(Duration::from_millis)
+}
