@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::{
-    Gateway, KEY, SECRET, Sink, batch, one_app_config, post_signed, python_pusher_validate,
+    Gateway, KEY, SECRET, Received, Sink, batch, one_app_config, post_signed,
+    python_pusher_validate,
 };
 
 #[test]
@@ -186,30 +187,44 @@ event_types = ["channel_occupied"]
         let body = batch(&[json!({"name": "channel_occupied", "channel": format!("c{i}")})]);
         assert_eq!(post_signed(&gateway, KEY, SECRET, &body).0, 200);
     }
-    // The slow webhook takes one delivery at a time; the fast one must not queue behind it.
-    let first_five: Vec<String> = sink.expect(5).into_iter().map(|r| r.path).collect();
-    let slow_done = first_five.iter().filter(|p| p.starts_with("/slow")).count();
-    assert!(
-        slow_done <= 1,
-        "fast deliveries waited for slow ones: {first_five:?}"
-    );
-    // Everything still arrives.
-    sink.expect(5);
+    // The slow webhook has one lane: one delivery at a time. The fast one must not wait for it:
+    // all its events arrive while the slow one has made at most its first delivery.
+    let fast_events = |got: &[Received]| {
+        let fast = got.iter().filter(|r| r.path == "/fast");
+        fast.map(|r| r.event_names().len()).sum::<usize>()
+    };
+    let got = sink.until("the fast webhook's 5 events", |got| fast_events(got) == 5);
+    let slow_done = got.iter().filter(|r| r.path.starts_with("/slow")).count();
+    assert!(slow_done <= 1, "fast deliveries waited for slow ones: {got:?}");
+    // Everything still arrives, in order; what waited behind the slow delivery goes as one.
+    let mut slow: Vec<_> = got.into_iter().filter(|r| r.path.starts_with("/slow")).collect();
+    let slow_events = |got: &[Received]| got.iter().map(|r| r.event_names().len()).sum::<usize>();
+    while slow_events(&slow) < 5 {
+        slow.extend(sink.expect(1));
+    }
+    let channels: Vec<String> = slow.iter().flat_map(|r| r.event_names()).map(|(_, c)| c).collect();
+    assert_eq!(channels, ["c0", "c1", "c2", "c3", "c4"]);
+    assert!(slow.len() < 5, "events waiting behind a slow delivery are coalesced");
 }
 
 #[test]
 fn batching_groups_an_apps_events_and_never_mixes_apps() {
     let sink = Sink::start(SECRET, KEY);
+    // One lane per webhook, so every channel's events are batched together; a window long
+    // enough that six POSTs land within it even on a busy machine.
     let config = format!(
         r#"
 [server]
 listen = "127.0.0.1:0"
 
+[delivery]
+lanes = 1
+
 [[apps]]
 id = "one"
 key = "{KEY}"
 secret = "{SECRET}"
-batching = {{ window_ms = 400, max_events = 100 }}
+batching = {{ window_ms = 2000, max_events = 100 }}
 [[apps.webhooks]]
 url = "{one}"
 event_types = ["channel_occupied"]
@@ -218,7 +233,7 @@ event_types = ["channel_occupied"]
 id = "two"
 key = "key-two"
 secret = "secret-two"
-batching = {{ window_ms = 400, max_events = 2 }}
+batching = {{ window_ms = 2000, max_events = 2 }}
 [[apps.webhooks]]
 url = "{two}"
 event_types = ["channel_occupied"]
@@ -236,7 +251,7 @@ event_types = ["channel_occupied"]
         );
     }
     let got = sink.expect(3);
-    sink.assert_quiet(Duration::from_millis(600));
+    sink.assert_quiet(Duration::from_millis(1000));
     let one: Vec<_> = got.iter().filter(|r| r.path == "/one").collect();
     let mut two: Vec<_> = got
         .iter()

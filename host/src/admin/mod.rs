@@ -1,10 +1,12 @@
 //! # Admin: the operator's endpoints, on their own listener
 //!
 //! `GET /status` (what is running: config hash, filters and their module hashes, the last
-//! reload's outcome) and `POST /admin/reload`. They are served on `[admin] listen` (default
+//! reload's outcome, each webhook's queue), `POST /admin/reload`, and the dead letters under
+//! `/dlq` ([`dlq`]). They are served on `[admin] listen` (default
 //! 127.0.0.1:7701), never on the public ingest address; with `[admin] token` set, every request
 //! needs `Authorization: Bearer <token>`.
 
+pub mod dlq;
 mod status;
 
 use std::sync::Arc;
@@ -24,6 +26,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/status", get(status::status))
         .route("/admin/reload", post(reload))
+        .route("/dlq", get(dlq::list))
+        .route("/dlq/{id}", get(dlq::show))
+        .route("/dlq/replay", post(dlq::replay))
+        .route("/dlq/purge", post(dlq::purge))
         .route_layer(middleware::from_fn_with_state(
             gateway.clone(),
             require_token,

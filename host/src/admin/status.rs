@@ -1,21 +1,24 @@
 //! `GET /status`: what is running, and how the last reload went.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
+use crate::clock::epoch_ms as ms;
 use crate::gateway::Gateway;
-
-fn ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
-}
 
 pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
     let snapshot = gateway.snapshot();
+    let queues: HashMap<_, _> = gateway
+        .workers()
+        .status()
+        .into_iter()
+        .map(|w| (w.webhook.clone(), w))
+        .collect();
     let mut apps: Vec<Value> = snapshot
         .apps()
         .map(|entry| {
@@ -38,10 +41,21 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
                             })
                         })
                         .collect();
+                    let queue = queues.get(&route.key()).map(|w| {
+                        json!({
+                            "events": w.depth,
+                            "oldest_ms": w.oldest.map(|d| d.as_millis() as u64),
+                            "circuit": if w.circuit_open { "open" } else { "closed" },
+                            "dead_letters": w.dead_lettered,
+                            "delivered": w.stats.events_delivered(),
+                        })
+                    });
                     json!({
                         "id": route.webhook.id,
                         "target": route.webhook.target.describe(),
+                        "lanes": route.webhook.lanes,
                         "filters": filters,
+                        "queue": queue,
                     })
                 })
                 .collect();

@@ -1,10 +1,11 @@
 //! # The `switchyard` command line
 //!
-//! `run` serves, `check` validates a config, `send` posts a signed test webhook, `filter`
-//! tests and scaffolds WASM filters, `import` moves a soketi setup over. The binary only parses
+//! `run` serves, `check` validates a config, `send` posts a signed test webhook, `dlq` manages
+//! dead letters, `filter` tests and scaffolds WASM filters, `import` moves a soketi setup over. The binary only parses
 //! arguments and calls in here.
 
 mod check;
+mod dlq;
 mod filter_cmd;
 mod import;
 mod run;
@@ -40,6 +41,8 @@ pub enum Command {
     Check(ConfigArg),
     /// Build a correctly signed Pusher webhook for an app and POST it (default: to the gateway).
     Send(send::SendArgs),
+    /// Dead letters: list, show, replay, purge (through a running gateway, or its data directory).
+    Dlq(dlq::DlqArgs),
     /// Test and scaffold WebAssembly filters (`filter test`, `filter new`).
     #[command(subcommand)]
     Filter(filter_cmd::FilterCommand),
@@ -81,6 +84,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(&args.config),
         Command::Check(args) => check::check(&args.config),
         Command::Send(args) => send::send(args),
+        Command::Dlq(args) => dlq::run(args),
         Command::Filter(command) => filter_cmd::run(command),
         Command::Import(command) => import::run(command),
     }

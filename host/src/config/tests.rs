@@ -181,7 +181,7 @@ fn app_and_server_errors_name_their_field() {
     );
     assert_one_problem(
         json!({ "delivery": { "timeout_ms": 0 }, "apps": [app("a", "k")] }),
-        "delivery.timeout_ms: expected a positive integer",
+        "delivery.timeout_ms: expected an integer from 1 to 900000",
     );
     assert_one_problem(
         json!({ "sever": {}, "apps": [app("a", "k")] }),

@@ -22,6 +22,8 @@ mod keys;
 mod record;
 mod retry;
 mod store;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::collections::HashMap;
@@ -151,13 +153,37 @@ impl DeadLetterFilter {
     }
 }
 
+/// Which dead letters a replay or purge is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    Ids(Vec<u64>),
+    /// Every dead letter the filter matches (the default filter: all of them).
+    Matching(DeadLetterFilter),
+}
+
 /// What a replay did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReplayReport {
     /// Dead letters whose events are queued again.
     pub replayed: Vec<u64>,
-    /// Dead letters left as they are, with the reason.
-    pub skipped: Vec<(u64, String)>,
+    /// Dead letters left as they are.
+    pub skipped: Vec<Skipped>,
+}
+
+impl ReplayReport {
+    fn skip(&mut self, id: u64, reason: impl Into<String>) {
+        self.skipped.push(Skipped {
+            id,
+            reason: reason.into(),
+        });
+    }
+}
+
+/// A dead letter a replay left, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Skipped {
+    pub id: u64,
+    pub reason: String,
 }
 
 /// State the writer keeps up to date for everyone else.
@@ -168,6 +194,9 @@ struct Shared {
     dead_lettered: Mutex<HashMap<QueueId, Arc<AtomicU64>>>,
     names: RwLock<HashMap<QueueId, WebhookKey>>,
     bytes: AtomicU64,
+    /// Appends made durable, and the fsyncs (or flushes, without fsync) that did it.
+    appends: AtomicU64,
+    syncs: AtomicU64,
 }
 
 fn entry<K: std::hash::Hash + Eq, V: Default>(map: &Mutex<HashMap<K, Arc<V>>>, key: K) -> Arc<V> {
@@ -200,7 +229,8 @@ pub struct Queue {
 
 #[derive(Debug)]
 struct Inner {
-    store: Store,
+    /// Taken at close, so the store's lock is released while clones of the queue live on.
+    store: RwLock<Option<Store>>,
     shared: Arc<Shared>,
     commands: Mutex<Option<std::sync::mpsc::Sender<Command>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -236,7 +266,7 @@ impl Queue {
             .map_err(|e| StoreError::Io(fjall::Error::Io(e)))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                store,
+                store: RwLock::new(Some(store)),
                 shared,
                 commands: Mutex::new(Some(commands)),
                 writer: Mutex::new(Some(thread)),
@@ -245,6 +275,12 @@ impl Queue {
                 max_bytes: settings.max_bytes,
             }),
         })
+    }
+
+    /// Runs `read` on the store, unless the queue is closed.
+    fn read<T>(&self, read: impl FnOnce(&Store) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let store = self.inner.store.read().unwrap_or_else(|p| p.into_inner());
+        store.as_ref().map_or(Err(StoreError::Closed), read)
     }
 
     fn send(&self, command: Command) -> bool {
@@ -272,6 +308,16 @@ impl Queue {
     /// The most bytes the store holds.
     pub fn max_bytes(&self) -> u64 {
         self.inner.max_bytes
+    }
+
+    /// Appends made durable so far, and the syncs that made them so: with group commit, many
+    /// appends share one sync.
+    pub fn appends_and_syncs(&self) -> (u64, u64) {
+        let shared = &self.inner.shared;
+        (
+            shared.appends.load(Ordering::Relaxed),
+            shared.syncs.load(Ordering::Relaxed),
+        )
     }
 
     /// Bytes of jobs and dead letters in the store now.
@@ -347,7 +393,7 @@ impl Queue {
         max_events: usize,
         max_bytes: usize,
     ) -> Result<Vec<StoredJob>, StoreError> {
-        self.inner.store.read_lane(lane, after, max_events, max_bytes)
+        self.read(|store| store.read_lane(lane, after, max_events, max_bytes))
     }
 
     /// Removes delivered jobs. Not waited for: a lane reads on past them.
@@ -389,12 +435,31 @@ impl Queue {
         from: u64,
         limit: usize,
     ) -> Result<Vec<(u64, DeadLetter)>, StoreError> {
-        self.inner.store.dead_letters(from, limit, |l| filter.matches(l))
+        self.read(|store| store.dead_letters(from, limit, |l| filter.matches(l)))
+    }
+
+    /// The ids of the dead letters `selection` names (ids that do not exist are kept: the
+    /// caller reports them).
+    pub fn select(&self, selection: &Selection) -> Result<Vec<u64>, StoreError> {
+        let filter = match selection {
+            Selection::Ids(ids) => return Ok(ids.clone()),
+            Selection::Matching(filter) => filter,
+        };
+        let mut ids = Vec::new();
+        let mut from = 0;
+        loop {
+            let page = self.dead_letters(filter, from, 1000)?;
+            let Some((last, _)) = page.last() else {
+                return Ok(ids);
+            };
+            from = last + 1;
+            ids.extend(page.iter().map(|(id, _)| *id));
+        }
     }
 
     /// One dead letter.
     pub fn dead_letter_by_id(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
-        Ok(self.inner.store.dead_letter(id)?.map(|(letter, _)| letter))
+        Ok(self.read(|store| store.dead_letter(id))?.map(|(letter, _)| letter))
     }
 
     /// Queues the events of dead letters `ids` again, each to its webhook as configured now:
@@ -409,28 +474,23 @@ impl Queue {
         let mut letters = Vec::new();
         for id in ids {
             let Some(letter) = self.dead_letter_by_id(*id)? else {
-                report.skipped.push((*id, "no such dead letter".into()));
+                report.skip(*id, "no such dead letter");
                 continue;
             };
             let Some(lanes) = lanes_of(&letter.webhook) else {
-                let why = format!("webhook {} is not in the config", letter.webhook);
-                report.skipped.push((*id, why));
+                report.skip(*id, format!("webhook {} is not in the config", letter.webhook));
                 continue;
             };
             let queue = self.register(&letter.webhook).await?;
             match requeue(&letter, queue, lanes) {
                 Some(jobs) => letters.push((*id, jobs)),
-                None => report
-                    .skipped
-                    .push((*id, "its events could not be read".into())),
+                None => report.skip(*id, "its events could not be read"),
             }
         }
         let asked: Vec<u64> = letters.iter().map(|(id, _)| *id).collect();
         let replayed = self.ask(|reply| Command::Replay { letters, reply }).await?;
         for id in asked.iter().filter(|id| !replayed.contains(id)) {
-            report
-                .skipped
-                .push((*id, "replayed or purged meanwhile".into()));
+            report.skip(*id, "replayed or purged meanwhile");
         }
         report.replayed = replayed;
         Ok(report)
@@ -457,6 +517,11 @@ impl Queue {
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
+        self.inner
+            .store
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
     }
 }
 

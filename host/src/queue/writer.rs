@@ -327,6 +327,7 @@ impl Writer {
                 .db
                 .persist(mode)
                 .map_err(|e| Arc::new(StoreError::Io(e)))?;
+            self.shared.syncs.fetch_add(1, Ordering::Relaxed);
             self.unpersisted = false;
         } else if wrote {
             self.unpersisted = true;
@@ -370,7 +371,10 @@ impl Writer {
         }
         for p in pending {
             match p {
-                Pending::Append(reply, outcome) => drop(reply.send(Ok(outcome))),
+                Pending::Append(reply, outcome) => {
+                    self.shared.appends.fetch_add(1, Ordering::Relaxed);
+                    drop(reply.send(Ok(outcome)));
+                }
                 Pending::Register(reply, id) => drop(reply.send(Ok(id))),
                 Pending::Unit(reply) => drop(reply.send(Ok(()))),
                 Pending::Count(reply, n) => drop(reply.send(Ok(n))),

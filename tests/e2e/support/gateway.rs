@@ -1,0 +1,236 @@
+//! The real `switchyard` binary, serving a config in a temporary directory.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::channel;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{ChildGuard, PATIENCE};
+
+/// The real `switchyard` binary, serving a config written to a temp dir.
+pub struct Gateway {
+    child: ChildGuard,
+    pub addr: SocketAddr,
+    /// The admin listener (`/status`, `/admin/reload`).
+    pub admin: SocketAddr,
+    pub dir: tempfile::TempDir,
+    /// The config file it serves.
+    pub config: PathBuf,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+/// A gateway that stopped, its directory (config, data) kept for a restart.
+pub struct Stopped {
+    pub status: std::process::ExitStatus,
+    pub config: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl Stopped {
+    /// Starts the gateway again on the same config and data.
+    pub fn restart(self) -> Gateway {
+        Gateway::start_at(&self.config.clone(), self.dir, &[])
+    }
+}
+
+/// The path of the binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_switchyard")
+}
+
+impl Gateway {
+    /// Writes `config` (TOML) and starts `switchyard run`. Unless the config has an `[admin]`
+    /// table, the admin listener goes to a free loopback port so tests can run in parallel.
+    pub fn start(config: &str) -> Gateway {
+        Self::start_with(config, "switchyard.toml", &[])
+    }
+
+    /// Starts with a config file of the given name and extra environment variables.
+    pub fn start_with(config: &str, file_name: &str, env: &[(&str, &str)]) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file_name);
+        std::fs::write(&path, with_free_admin_port(config, file_name)).unwrap();
+        Self::start_at(&path, dir, env)
+    }
+
+    /// Starts `switchyard run` on an existing config file; `dir` is kept for the gateway's life.
+    pub fn start_at(path: &Path, dir: tempfile::TempDir, env: &[(&str, &str)]) -> Gateway {
+        let mut child = Command::new(binary())
+            .args(["--log-format", "json", "run", "--config"])
+            .arg(path)
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "info,switchyard=debug")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (addr_tx, addr_rx) = channel();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && let Some(addr) = v["addr"].as_str()
+                    && v["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("listening"))
+                {
+                    let admin = v["admin"].as_str().unwrap().parse::<SocketAddr>().unwrap();
+                    let _ = addr_tx.send((addr.parse::<SocketAddr>().unwrap(), admin));
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let (addr, admin) = match addr_rx.recv_timeout(PATIENCE) {
+            Ok(addrs) => addrs,
+            Err(_) => panic!(
+                "gateway did not start; logs:\n{}",
+                logs.lock().unwrap().join("\n")
+            ),
+        };
+        Gateway {
+            child: ChildGuard(child),
+            addr,
+            admin,
+            dir,
+            config: path.to_owned(),
+            logs,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    /// `GET /status` from the admin listener.
+    pub fn status(&self) -> Value {
+        let text = reqwest::blocking::get(self.admin_url("/status"))
+            .unwrap()
+            .text()
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Waits until `/status` satisfies `done`; returns that status.
+    pub fn wait_for_status(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let status = self.status();
+            if done(&status) {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; status: {status:#}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
+    /// Sends a signal (`HUP`, `TERM`, ...) to the process.
+    pub fn signal(&self, name: &str) {
+        let pid = self.pid().to_string();
+        assert!(
+            Command::new("kill")
+                .args([&format!("-{name}"), &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    /// Log lines so far (JSON).
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Waits until a log line contains every one of `needles`; returns it.
+    pub fn wait_for_log(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(line) = self
+                .logs()
+                .into_iter()
+                .find(|l| needles.iter().all(|n| l.contains(n)))
+            {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needles:?}; logs:\n{}",
+                self.logs().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn stop(self) -> std::process::ExitStatus {
+        self.stop_keeping_data().status
+    }
+
+    /// Sends SIGTERM, waits for the exit, and keeps the directory for [`Stopped::restart`].
+    pub fn stop_keeping_data(mut self) -> Stopped {
+        self.signal("TERM");
+        let status = self.child.0.wait().unwrap();
+        Stopped {
+            status,
+            config: self.config,
+            dir: self.dir,
+        }
+    }
+
+    /// Kills the process with SIGKILL (no shutdown at all) and keeps the directory.
+    pub fn kill_keeping_data(mut self) -> Stopped {
+        self.signal("KILL");
+        let status = self.child.0.wait().unwrap();
+        Stopped {
+            status,
+            config: self.config,
+            dir: self.dir,
+        }
+    }
+
+    /// `switchyard dlq ARGS` against this gateway's config and admin listener.
+    pub fn dlq(&self, args: &[&str]) -> (i32, String) {
+        let admin = self.admin_url("");
+        let config = self.config.to_str().unwrap();
+        let mut all = vec!["dlq", "--config", config, "--admin", &admin];
+        all.extend_from_slice(args);
+        super::run_cli(&all)
+    }
+
+    /// The value of a metric sample in `/metrics` (`name{labels}` exactly as written there).
+    pub fn metric(&self, sample: &str) -> Option<f64> {
+        let text = reqwest::blocking::get(self.url("/metrics"))
+            .unwrap()
+            .text()
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+    }
+}
+
+/// A TOML config with the admin listener on a free port, unless it says where.
+pub fn with_free_admin_port(config: &str, file_name: &str) -> String {
+    if file_name.ends_with(".toml") && !config.contains("[admin]") {
+        format!("[admin]\nlisten = \"127.0.0.1:0\"\n{config}")
+    } else {
+        config.to_owned()
+    }
+}
+
