@@ -22,9 +22,10 @@ pub const HERMETIC: [(&str, &str); 3] = [
     ),
 ];
 
-/// One app (TOML) with `webhooks`.
+/// One app (TOML) with `webhooks`, each with one lane: a batch's events for a webhook arrive in
+/// one invocation, whatever their channels (with more lanes, one per lane they fall in).
 fn config(webhooks: &str) -> String {
-    one_app_config("", webhooks)
+    one_app_config("\n[delivery]\nlanes = 1\n", webhooks)
 }
 
 /// A Lambda webhook on the emulator with explicit credentials.
@@ -165,7 +166,9 @@ fn each_lambda_webhook_gets_only_its_events_and_the_handlers_signature_check_pas
                 "User-Agent",
                 "X-Tenant",
                 "X-Pusher-Key",
-                "X-Pusher-Signature"
+                "X-Pusher-Signature",
+                "X-Switchyard-Delivery",
+                "X-Switchyard-Attempt"
             ]
         );
     }
@@ -350,6 +353,7 @@ fn a_soketi_webhook_object_with_credentials_and_endpoint_pastes_in_unchanged() {
     let config = serde_json::json!({
         "server": { "listen": "127.0.0.1:0" },
         "admin": { "listen": "127.0.0.1:0" },
+        "delivery": { "lanes": 1 },
         "apps": [{
             "id": "app-1", "key": KEY, "secret": SECRET,
             "webhooks": [{

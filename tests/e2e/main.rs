@@ -10,6 +10,7 @@ mod guests;
 mod import;
 mod ingest;
 mod lambda;
+mod queue;
 mod reload;
 mod soketi;
 mod support;

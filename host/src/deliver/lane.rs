@@ -318,6 +318,7 @@ impl Lane {
     /// Moves the delivery to the dead letters.
     async fn give_up(&self, delivery: Delivery, reason: Reason, detail: String) -> Ended {
         let last = delivery.last_seq();
+        let logged_detail = detail.clone();
         let letter = DeadLetter {
             webhook: self.webhook.clone(),
             events: Events {
@@ -338,6 +339,7 @@ impl Lane {
                     delivery = %delivery.state.id,
                     dead_letter = id,
                     reason = reason.as_str(),
+                    detail = %logged_detail,
                     events = delivery.event_count,
                     "delivery dead-lettered; replay it with `switchyard dlq replay {id}`"
                 );

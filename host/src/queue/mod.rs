@@ -37,7 +37,7 @@ use tokio::sync::{Notify, oneshot};
 
 pub use keys::{JOB_KEY_LEN, JobKey, LaneId, QueueId, WebhookKey, by_lane, lane_of};
 pub use record::{DeadLetter, DeliveryState, Events, Job, Reason};
-pub use retry::{FunctionErrors, RetryPolicy, jitter};
+pub use retry::{FunctionErrors, MAX_RETRY_AFTER, RetryPolicy, jitter};
 pub use store::{StoreError, StoredJob};
 pub use writer::Taken;
 

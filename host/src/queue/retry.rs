@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+/// The longest `Retry-After` honoured; a receiver asking for more is tried again after this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// When a webhook's failed deliveries are tried again, and when they are given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -51,11 +54,11 @@ impl RetryPolicy {
 
     /// The wait before the next attempt: the backoff scaled by `jitter` (a number in [0, 1)
     /// spreading it over its upper half, so lanes that failed together do not retry together),
-    /// and never sooner than the receiver's `Retry-After`, which counts up to `max_interval`.
+    /// and never sooner than the receiver's `Retry-After`, honoured up to [`MAX_RETRY_AFTER`].
     pub fn delay(&self, failures: u32, jitter: f64, retry_after: Option<Duration>) -> Duration {
         let backoff = self.backoff(failures);
         let jittered = backoff.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0));
-        let asked = retry_after.unwrap_or_default().min(self.max_interval);
+        let asked = retry_after.unwrap_or_default().min(MAX_RETRY_AFTER);
         jittered.max(asked)
     }
 }
@@ -94,12 +97,14 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_a_floor_bounded_by_the_maximum_interval() {
+    fn retry_after_is_a_floor_up_to_an_hour_whatever_the_maximum_interval() {
         let p = policy();
         let two = Some(Duration::from_secs(2));
         assert_eq!(p.delay(1, 0.0, two), Duration::from_secs(2), "never sooner");
         assert_eq!(p.delay(6, 0.0, two), Duration::from_secs(16), "backoff longer");
-        let hour = Some(Duration::from_secs(3600));
-        assert_eq!(p.delay(1, 0.0, hour), Duration::from_secs(60), "clamped");
+        let ten_minutes = Some(Duration::from_secs(600));
+        assert_eq!(p.delay(1, 0.0, ten_minutes), Duration::from_secs(600), "beyond max_interval");
+        let a_day = Some(Duration::from_secs(86_400));
+        assert_eq!(p.delay(1, 0.0, a_day), MAX_RETRY_AFTER, "clamped");
     }
 }

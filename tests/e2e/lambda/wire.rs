@@ -111,7 +111,7 @@ fn a_slow_function_times_out_after_delivery_timeout_ms() {
         sink.url("/slow/5000")
     );
     let config = config(&webhook("slow", r#""channel_occupied""#, &lambda))
-        .replace("[server]", "[delivery]\ntimeout_ms = 300\n\n[server]");
+        .replace("[delivery]\n", "[delivery]\ntimeout_ms = 300\n");
     let gateway = start_gateway(&config, &[]);
     send(&gateway, &[PRESENCE_EVENTS[2]]);
     let failed = gateway.wait_for_log(&["delivery failed", "slow"]);

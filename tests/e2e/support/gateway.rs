@@ -214,6 +214,19 @@ impl Gateway {
         super::run_cli(&all)
     }
 
+    /// Waits until a metric sample has `value`.
+    pub fn wait_for_metric(&self, sample: &str, value: f64) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.metric(sample) != Some(value) {
+            assert!(
+                Instant::now() < deadline,
+                "{sample} stayed at {:?}, not {value}",
+                self.metric(sample)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The value of a metric sample in `/metrics` (`name{labels}` exactly as written there).
     pub fn metric(&self, sample: &str) -> Option<f64> {
         let text = reqwest::blocking::get(self.url("/metrics"))

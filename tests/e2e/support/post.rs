@@ -14,6 +14,27 @@ pub fn post_signed(gateway: &Gateway, key: &str, secret: &str, body: &str) -> (u
     )
 }
 
+/// A signed ingest request: its status, its `Retry-After` header, and its body.
+pub fn post_signed_with_retry_after(
+    gateway: &Gateway,
+    body: &str,
+) -> (u16, Option<String>, String) {
+    let signature = switchyard::signature::sign(super::SECRET, body.as_bytes());
+    let response = reqwest::blocking::Client::new()
+        .post(gateway.url("/ingest/pusher"))
+        .header("Content-Type", "application/json")
+        .header("X-Pusher-Key", super::KEY)
+        .header("X-Pusher-Signature", signature)
+        .body(body.to_owned())
+        .send()
+        .unwrap();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (response.status().as_u16(), retry_after, response.text().unwrap())
+}
+
 /// An ingest request with exactly these headers (plus JSON content type unless given).
 pub fn post_raw(gateway: &Gateway, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, String) {
     let client = reqwest::blocking::Client::new();

@@ -47,6 +47,26 @@ impl Received {
             .collect()
     }
 
+    /// `X-Switchyard-Delivery`: the same on every attempt of one delivery.
+    pub fn delivery_id(&self) -> &str {
+        self.header("x-switchyard-delivery")
+    }
+
+    /// `X-Switchyard-Attempt`, 1 for the first.
+    pub fn attempt(&self) -> u32 {
+        self.header("x-switchyard-attempt").parse().unwrap()
+    }
+
+    /// `data` of each delivered event.
+    pub fn event_data(&self) -> Vec<String> {
+        let body = self.json();
+        let events = body["events"].as_array().unwrap();
+        events
+            .iter()
+            .map(|e| e["data"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     pub fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
