@@ -8,8 +8,9 @@
 //! resolution, response parsing) costs little next to the invocation itself. A last line shows
 //! what building a client per event would cost, the thing the cache exists to avoid.
 
-#[allow(dead_code)]
-#[path = "../tests/e2e/support.rs"]
+// Each benchmark uses part of the end-to-end support.
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
 #[allow(dead_code)]
@@ -22,9 +23,9 @@ use std::time::{Duration, Instant};
 use emulator::{Emulator, WEBHOOKS_FN};
 use switchyard::config::{LambdaTarget, Secret, StaticCredentials};
 use switchyard::deliver::{self, LambdaSender, SignedPayload, invocation_payload};
-use switchyard::queue::Events;
 use switchyard::event::Event;
 use switchyard::json;
+use switchyard::queue::Events;
 use tokio::sync::Semaphore;
 
 const SECRET: &str = "app-secret";
@@ -189,7 +190,12 @@ fn webhook_payload() -> SignedPayload {
         .map(|e| Event::from_value(json::parse(e.as_bytes()).unwrap()).unwrap())
         .collect();
     let joined = Events::join(&events);
-    deliver::build(&[joined.json], events.len(), switchyard::clock::now_ms(), SECRET)
+    deliver::build(
+        &[joined.json],
+        events.len(),
+        switchyard::clock::now_ms(),
+        SECRET,
+    )
 }
 
 fn node_version() -> String {

@@ -9,8 +9,9 @@
 //! - the gateway's resident memory across many reloads (old modules and instances must be
 //!   freed: the growth should level off, not climb with every reload).
 
-#[allow(dead_code)]
-#[path = "../tests/e2e/support.rs"]
+// Each benchmark uses part of the end-to-end support.
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/e2e/support/mod.rs"]
 mod support;
 
 use std::path::Path;

@@ -2,16 +2,21 @@
 //!
 //! A webhook gateway for Pusher-protocol servers. One event's path:
 //!
-//! - [`ingest`]: `POST /ingest/pusher`, verify the app's signature, parse the batch whole.
-//! - [`gateway`]: the running service; its immutable [`gateway::Snapshot`] (apps, routes,
-//!   compiled filters) is swapped whole on reload; [`gateway::Dispatcher`] runs the work.
+//! - [`ingest`]: `POST /ingest/pusher`, verify the app's signature, parse the batch whole,
+//!   route it, write its jobs to the queue, answer 200 once they are on disk.
 //! - [`route`]: per webhook, event types, channel prefix/suffix, then the WASM filter chain.
 //! - [`filter`]: the sandboxed WebAssembly filter runtime.
-//! - [`deliver`]: one JS-compatible, signed payload per webhook, sent over HTTP or to Lambda.
+//! - [`queue`]: the durable queue: one job per (webhook, lane), group-committed; retry
+//!   schedule; dead letters.
+//! - [`deliver`]: one worker per (webhook, lane) takes its jobs in order, coalesces them,
+//!   sends one JS-compatible signed payload over HTTP or to Lambda, and retries, opens the
+//!   webhook's circuit, or dead-letters.
+//! - [`gateway`]: the running service; its immutable [`gateway::Snapshot`] (apps, routes,
+//!   compiled filters) is swapped whole on reload, and the lanes follow it.
 //!
-//! Around them: [`config`] (load and validate), [`import`] (from soketi), [`json`] (the
-//! `JSON.parse`/`JSON.stringify` compatible value type), [`event`], [`signature`], [`metrics`],
-//! and [`cli`].
+//! Around them: [`config`] (load and validate), [`admin`] (status, reload, dead letters),
+//! [`import`] (from soketi), [`json`] (the `JSON.parse`/`JSON.stringify` compatible value
+//! type), [`event`], [`signature`], [`clock`], [`metrics`], and [`cli`].
 
 pub mod admin;
 pub mod cli;

@@ -103,7 +103,12 @@ fn escape_label(value: &str) -> String {
 
 impl Metrics {
     /// Prometheus text exposition format, with each webhook's figures and the queue's size.
-    pub fn render(&self, webhooks: &[WebhookStatus], queue_bytes: u64, queue_max_bytes: u64) -> String {
+    pub fn render(
+        &self,
+        webhooks: &[WebhookStatus],
+        queue_bytes: u64,
+        queue_max_bytes: u64,
+    ) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut out = Exposition(String::new());
         let name = "switchyard_ingest_requests_total";
@@ -143,14 +148,26 @@ impl Metrics {
         }
         let name = "switchyard_reloads_total";
         out.family(name, "counter", "Config reloads, by outcome.");
-        out.sample(name, &[("outcome", "succeeded")], get(&self.reloads_succeeded));
+        out.sample(
+            name,
+            &[("outcome", "succeeded")],
+            get(&self.reloads_succeeded),
+        );
         out.sample(name, &[("outcome", "failed")], get(&self.reloads_failed));
 
         let name = "switchyard_queue_bytes";
-        out.family(name, "gauge", "Bytes of waiting jobs and dead letters in the store.");
+        out.family(
+            name,
+            "gauge",
+            "Bytes of waiting jobs and dead letters in the store.",
+        );
         out.sample(name, &[], queue_bytes);
         let name = "switchyard_queue_max_bytes";
-        out.family(name, "gauge", "The store's bound ([queue] max_bytes); past it ingest answers 503.");
+        out.family(
+            name,
+            "gauge",
+            "The store's bound ([queue] max_bytes); past it ingest answers 503.",
+        );
         out.sample(name, &[], queue_max_bytes);
         render_webhooks(&mut out, webhooks);
         out.0
@@ -160,25 +177,70 @@ impl Metrics {
 fn render_webhooks(out: &mut Exposition, webhooks: &[WebhookStatus]) {
     type Figure = fn(&WebhookStatus) -> String;
     let families: [(&str, &str, &str, Figure); 7] = [
-        ("switchyard_deliveries_total", "counter", "Deliveries that succeeded, per webhook.", |w| w.stats.deliveries_succeeded().to_string()),
-        ("switchyard_delivery_failures_total", "counter", "Delivery attempts that failed, per webhook.", |w| w.stats.attempts_failed.load(Ordering::Relaxed).to_string()),
-        ("switchyard_delivery_retries_total", "counter", "Delivery attempts after the first, per webhook.", |w| w.stats.retries.load(Ordering::Relaxed).to_string()),
-        ("switchyard_events_delivered_total", "counter", "Events in successful deliveries, per webhook.", |w| w.stats.events_delivered().to_string()),
-        ("switchyard_dead_letters_total", "counter", "Dead letters made since start, per webhook.", |w| w.dead_lettered.to_string()),
-        ("switchyard_queue_events", "gauge", "Events waiting for delivery, per webhook.", |w| w.depth.to_string()),
-        ("switchyard_queue_oldest_age_seconds", "gauge", "How long the oldest waiting event has waited, per webhook (0: none waits).", |w| w.oldest.unwrap_or_default().as_secs_f64().to_string()),
+        (
+            "switchyard_deliveries_total",
+            "counter",
+            "Deliveries that succeeded, per webhook.",
+            |w| w.stats.deliveries_succeeded().to_string(),
+        ),
+        (
+            "switchyard_delivery_failures_total",
+            "counter",
+            "Delivery attempts that failed, per webhook.",
+            |w| w.stats.attempts_failed.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "switchyard_delivery_retries_total",
+            "counter",
+            "Delivery attempts after the first, per webhook.",
+            |w| w.stats.retries.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "switchyard_events_delivered_total",
+            "counter",
+            "Events in successful deliveries, per webhook.",
+            |w| w.stats.events_delivered().to_string(),
+        ),
+        (
+            "switchyard_dead_letters_total",
+            "counter",
+            "Dead letters made since start, per webhook.",
+            |w| w.dead_lettered.to_string(),
+        ),
+        (
+            "switchyard_queue_events",
+            "gauge",
+            "Events waiting for delivery, per webhook.",
+            |w| w.depth.to_string(),
+        ),
+        (
+            "switchyard_queue_oldest_age_seconds",
+            "gauge",
+            "How long the oldest waiting event has waited, per webhook (0: none waits).",
+            |w| w.oldest.unwrap_or_default().as_secs_f64().to_string(),
+        ),
     ];
     for (name, kind, help, figure) in families {
         out.family(name, kind, help);
         for w in webhooks {
-            let labels = [("app", &*w.webhook.app_id), ("webhook", &*w.webhook.webhook_id)];
+            let labels = [
+                ("app", &*w.webhook.app_id),
+                ("webhook", &*w.webhook.webhook_id),
+            ];
             out.sample(name, &labels, figure(w));
         }
     }
     let name = "switchyard_circuit_open";
-    out.family(name, "gauge", "1 while a webhook's circuit breaker is open (lanes paused, one probe per interval).");
+    out.family(
+        name,
+        "gauge",
+        "1 while a webhook's circuit breaker is open (lanes paused, one probe per interval).",
+    );
     for w in webhooks {
-        let labels = [("app", &*w.webhook.app_id), ("webhook", &*w.webhook.webhook_id)];
+        let labels = [
+            ("app", &*w.webhook.app_id),
+            ("webhook", &*w.webhook.webhook_id),
+        ];
         out.sample(name, &labels, u8::from(w.circuit_open));
     }
 }

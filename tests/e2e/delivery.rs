@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::{
-    Gateway, KEY, SECRET, Received, Sink, batch, one_app_config, post_signed,
+    Gateway, KEY, Received, SECRET, Sink, batch, one_app_config, post_signed,
     python_pusher_validate,
 };
 
@@ -195,16 +195,29 @@ event_types = ["channel_occupied"]
     };
     let got = sink.until("the fast webhook's 5 events", |got| fast_events(got) == 5);
     let slow_done = got.iter().filter(|r| r.path.starts_with("/slow")).count();
-    assert!(slow_done <= 1, "fast deliveries waited for slow ones: {got:?}");
+    assert!(
+        slow_done <= 1,
+        "fast deliveries waited for slow ones: {got:?}"
+    );
     // Everything still arrives, in order; what waited behind the slow delivery goes as one.
-    let mut slow: Vec<_> = got.into_iter().filter(|r| r.path.starts_with("/slow")).collect();
+    let mut slow: Vec<_> = got
+        .into_iter()
+        .filter(|r| r.path.starts_with("/slow"))
+        .collect();
     let slow_events = |got: &[Received]| got.iter().map(|r| r.event_names().len()).sum::<usize>();
     while slow_events(&slow) < 5 {
         slow.extend(sink.expect(1));
     }
-    let channels: Vec<String> = slow.iter().flat_map(|r| r.event_names()).map(|(_, c)| c).collect();
+    let channels: Vec<String> = slow
+        .iter()
+        .flat_map(|r| r.event_names())
+        .map(|(_, c)| c)
+        .collect();
     assert_eq!(channels, ["c0", "c1", "c2", "c3", "c4"]);
-    assert!(slow.len() < 5, "events waiting behind a slow delivery are coalesced");
+    assert!(
+        slow.len() < 5,
+        "events waiting behind a slow delivery are coalesced"
+    );
 }
 
 #[test]

@@ -151,6 +151,14 @@ fn filters_decide_which_webhook_gets_which_events_and_hostile_ones_are_contained
     gateway.wait_for_log(&["filter failed", "spinner", "timed out"]);
     gateway.wait_for_log(&["filter failed", "panicker"]);
     gateway.wait_for_log(&["dead-lettered", "hostile-dead-letter", "misbehave"]);
+    // ... into the dead-letter store, with the event as it reached the failing filter.
+    let (code, listed) = gateway.dlq(&["list", "--json", "--reason", "filter_failed"]);
+    assert_eq!(code, 0, "{listed}");
+    let letter: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
+    assert_eq!(letter["webhook"], "hostile-dead-letter");
+    let (_, shown) = gateway.dlq(&["show", &letter["id"].to_string()]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["events"][0]["channel"], "misbehave");
 
     // The process and every filter carry on.
     assert_eq!(

@@ -13,7 +13,7 @@ use switchyard::queue::lane_of;
 
 use crate::support::{
     Gateway, KEY, PATIENCE, Received, SECRET, Sink, batch, one_app_config, post_signed,
-    post_signed_with_retry_after, python_pusher_validate, with_free_admin_port,
+    post_signed_with_retry_after, python_pusher_validate, signed_headers, with_free_admin_port,
 };
 
 /// Retries within a test's patience: 100 ms, then 200 ms, 400 ms, 400 ms...
@@ -63,7 +63,10 @@ fn a_failing_receiver_gets_the_same_delivery_again_until_it_takes_it() {
     sink.behave("/hooks", json!({"status": 503, "times": 3}));
     let config = one_app_config(FAST_RETRIES, &webhook("hooks", &sink.url("/hooks"), ""));
     let gateway = Gateway::start(&config);
-    post(&gateway, &[event("private-a", "1"), event("private-a", "2")]);
+    post(
+        &gateway,
+        &[event("private-a", "1"), event("private-a", "2")],
+    );
 
     let attempts = sink.expect(4);
     let statuses: Vec<u16> = attempts.iter().map(|r| r.status).collect();
@@ -73,8 +76,16 @@ fn a_failing_receiver_gets_the_same_delivery_again_until_it_takes_it() {
     let id = attempts[0].delivery_id();
     assert!(!id.is_empty());
     for attempt in &attempts {
-        assert_eq!(attempt.delivery_id(), id, "one delivery id for every attempt");
-        assert_eq!(attempt.event_data(), ["1", "2"], "the delivery's events are fixed");
+        assert_eq!(
+            attempt.delivery_id(),
+            id,
+            "one delivery id for every attempt"
+        );
+        assert_eq!(
+            attempt.event_data(),
+            ["1", "2"],
+            "the delivery's events are fixed"
+        );
         assert_eq!(attempt.js_signature_ok, Some(true));
         assert_eq!(attempt.pusher_sdk_valid, Some(true), "Pusher's Node SDK");
     }
@@ -119,7 +130,12 @@ fn retry_after_is_honoured() {
 fn a_refused_delivery_is_dead_lettered_at_once_and_replayed_running_or_stopped() {
     let sink = Sink::start(SECRET, KEY);
     sink.behave("/hooks", json!({"status": 400}));
-    let config = one_app_config(FAST_RETRIES, &webhook("hooks", &sink.url("/hooks"), ""));
+    // The CLI reaches the running gateway with the admin token from the config.
+    let admin = "\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"s3cret-admin\"\n";
+    let config = one_app_config(
+        &format!("{FAST_RETRIES}{admin}"),
+        &webhook("hooks", &sink.url("/hooks"), ""),
+    );
     let gateway = Gateway::start(&config);
     post(&gateway, &[event("private-a", "first")]);
     let refused = sink.expect(1);
@@ -135,13 +151,19 @@ fn a_refused_delivery_is_dead_lettered_at_once_and_replayed_running_or_stopped()
     let letter = &letters[0];
     assert_eq!(letter["reason"], "rejected");
     assert_eq!(letter["attempts"], 1, "not retried");
-    assert!(letter["detail"].as_str().unwrap().contains("HTTP 400"), "{letter}");
+    assert!(
+        letter["detail"].as_str().unwrap().contains("HTTP 400"),
+        "{letter}"
+    );
     let id = letter["id"].to_string();
     let (code, shown) = gateway.dlq(&["show", &id]);
     assert_eq!(code, 0, "{shown}");
     let shown: Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(shown["events"][0]["data"], "first");
-    assert!(!shown.to_string().contains(SECRET), "no secret in a dead letter");
+    assert!(
+        !shown.to_string().contains(SECRET),
+        "no secret in a dead letter"
+    );
 
     // Fixed, and replayed through the running gateway.
     sink.recover("/hooks");
@@ -149,7 +171,21 @@ fn a_refused_delivery_is_dead_lettered_at_once_and_replayed_running_or_stopped()
     assert_eq!(code, 0, "{replayed}");
     assert!(replayed.contains("replayed 1"), "{replayed}");
     let again = sink.expect(1);
-    assert_eq!((again[0].status, again[0].event_data()), (200, vec!["first".to_string()]));
+    assert_eq!(
+        (again[0].status, again[0].event_data()),
+        (200, vec!["first".to_string()])
+    );
+    let (_, listed) = gateway.dlq(&["list"]);
+    assert!(listed.contains("no dead letters"), "{listed}");
+
+    // Purged: gone, never delivered.
+    sink.behave("/hooks", json!({"status": 410}));
+    post(&gateway, &[event("private-a", "unwanted")]);
+    assert_eq!(sink.expect(1)[0].status, 410);
+    gateway.wait_for_log(&["delivery dead-lettered", "410"]);
+    let (code, purged) = gateway.dlq(&["purge", "--webhook", "hooks"]);
+    assert_eq!(code, 0, "{purged}");
+    assert!(purged.contains("purged 1"), "{purged}");
     let (_, listed) = gateway.dlq(&["list"]);
     assert!(listed.contains("no dead letters"), "{listed}");
 
@@ -164,7 +200,13 @@ fn a_refused_delivery_is_dead_lettered_at_once_and_replayed_running_or_stopped()
     sink.recover("/hooks");
     let config_path = stopped.config.to_str().unwrap().to_owned();
     let (code, out) = crate::support::run_cli(&[
-        "dlq", "--config", &config_path, "--admin", &admin, "replay", "--all",
+        "dlq",
+        "--config",
+        &config_path,
+        "--admin",
+        &admin,
+        "replay",
+        "--all",
     ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("reading its data directory"), "{out}");
@@ -243,14 +285,18 @@ fn a_channels_events_arrive_in_order_when_the_first_attempts_failed() {
         json!({"status": 503, "times": 2, "match": format!("\"channel\":\"{slow}\"")}),
     );
     let settings = format!("{FAST_RETRIES}\n[delivery]\nlanes = {lanes}\n");
-    let config = one_app_config(&settings, &webhook("hooks", &sink.url("/hooks"), ""))
-        .replace("secret = \"app-secret\"", "secret = \"app-secret\"\nbatching = { max_events = 1 }");
+    let config = one_app_config(&settings, &webhook("hooks", &sink.url("/hooks"), "")).replace(
+        "secret = \"app-secret\"",
+        "secret = \"app-secret\"\nbatching = { max_events = 1 }",
+    );
     let gateway = Gateway::start(&config);
     for n in 1..=3 {
         post(&gateway, &[event(slow, &format!("s{n}"))]);
         post(&gateway, &[event(&fast, &format!("f{n}"))]);
     }
-    let want: Vec<String> = ["s1", "s2", "s3", "f1", "f2", "f3"].map(String::from).to_vec();
+    let want: Vec<String> = ["s1", "s2", "s3", "f1", "f2", "f3"]
+        .map(String::from)
+        .to_vec();
     let got = until_delivered(&sink, &want);
     let delivered: Vec<String> = got
         .iter()
@@ -377,14 +423,11 @@ fn every_acknowledged_event_is_delivered_after_kill_9() {
                 loop {
                     let n = next.fetch_add(1, Ordering::SeqCst);
                     let body = batch(&[event(&format!("private-{}", n % 50), &n.to_string())]);
-                    let signature = switchyard::signature::sign(SECRET, body.as_bytes());
-                    let sent = client
-                        .post(&url)
-                        .header("Content-Type", "application/json")
-                        .header("X-Pusher-Key", KEY)
-                        .header("X-Pusher-Signature", signature)
-                        .body(body)
-                        .send();
+                    let mut request = client.post(&url);
+                    for (name, value) in signed_headers(&body) {
+                        request = request.header(name, value);
+                    }
+                    let sent = request.body(body).send();
                     match sent {
                         Ok(r) if r.status() == 200 => acked.lock().unwrap().push(n.to_string()),
                         Ok(_) => {}
@@ -446,8 +489,10 @@ fn with_a_dedupe_window_the_same_body_is_delivered_once() {
     let sink = Sink::start(SECRET, KEY);
     let config = format!(
         "{}\n[[apps]]\nid = \"app-2\"\nkey = \"key-two\"\nsecret = \"secret-two\"\n{}",
-        one_app_config("", &webhook("dedupe", &sink.url("/dedupe"), ""))
-            .replace("secret = \"app-secret\"", "secret = \"app-secret\"\ndedupe_window_ms = 60000"),
+        one_app_config("", &webhook("dedupe", &sink.url("/dedupe"), "")).replace(
+            "secret = \"app-secret\"",
+            "secret = \"app-secret\"\ndedupe_window_ms = 60000"
+        ),
         webhook("plain", &sink.url("/plain"), ""),
     );
     let gateway = Gateway::start(&config);
@@ -455,7 +500,10 @@ fn with_a_dedupe_window_the_same_body_is_delivered_once() {
     let (_, first) = post_signed(&gateway, KEY, SECRET, &body);
     let (status, again) = post_signed(&gateway, KEY, SECRET, &body);
     assert_eq!(status, 200, "a repeat is acknowledged");
-    assert!(!first.contains("duplicate") && again.contains("\"duplicate\":true"), "{again}");
+    assert!(
+        !first.contains("duplicate") && again.contains("\"duplicate\":true"),
+        "{again}"
+    );
     for _ in 0..2 {
         assert_eq!(post_signed(&gateway, "key-two", "secret-two", &body).0, 200);
     }
@@ -474,7 +522,11 @@ fn with_a_dedupe_window_the_same_body_is_delivered_once() {
         + std::iter::from_fn(|| sink.next_within(Duration::ZERO)).count();
     assert_eq!(dedupe_requests, 1);
     let plain: Vec<&Received> = got.iter().filter(|r| r.path == "/plain").collect();
-    assert_ne!(plain[0].delivery_id(), plain[1].delivery_id(), "two deliveries");
+    assert_ne!(
+        plain[0].delivery_id(),
+        plain[1].delivery_id(),
+        "two deliveries"
+    );
 }
 
 #[test]
@@ -488,7 +540,8 @@ fn a_webhook_removed_by_a_reload_has_its_waiting_events_dead_lettered() {
         post(&gateway, &[event(&format!("private-{d}"), d)]);
     }
     gateway.wait_for_log(&["delivery failed", "gone"]);
-    let without_gone = with_free_admin_port(&one_app_config(FAST_RETRIES, &keep), "switchyard.toml");
+    let without_gone =
+        with_free_admin_port(&one_app_config(FAST_RETRIES, &keep), "switchyard.toml");
     std::fs::write(&gateway.config, without_gone).unwrap();
     gateway.wait_for_log(&["webhook removed", "dead-lettered", "app-1/gone"]);
     let (code, listed) = gateway.dlq(&["list", "--json", "--webhook", "gone"]);
@@ -499,7 +552,10 @@ fn a_webhook_removed_by_a_reload_has_its_waiting_events_dead_lettered() {
         .collect();
     let events: u64 = letters.iter().map(|l| l["events"].as_u64().unwrap()).sum();
     assert_eq!(events, 3, "{listed}");
-    assert!(letters.iter().all(|l| l["reason"] == "webhook_removed"), "{listed}");
+    assert!(
+        letters.iter().all(|l| l["reason"] == "webhook_removed"),
+        "{listed}"
+    );
     let keep_delivered = r#"switchyard_events_delivered_total{app="app-1",webhook="keep"}"#;
     gateway.wait_for_metric(keep_delivered, 3.0);
 }

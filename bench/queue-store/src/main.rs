@@ -592,7 +592,10 @@ fn phase_second(ctx: &Ctx, kind: Kind) -> Result<Value> {
         }
     };
     let while_open_rw = probe(false)?;
-    let while_open_ro = if matches!(kind, Kind::Fjall | Kind::FjallSmallJournal | Kind::FjallNoCursor) {
+    let while_open_ro = if matches!(
+        kind,
+        Kind::Fjall | Kind::FjallSmallJournal | Kind::FjallNoCursor
+    ) {
         json!({"ok": null, "message": "fjall 3 has no read-only open"})
     } else {
         probe(true)?
@@ -604,7 +607,10 @@ fn phase_second(ctx: &Ctx, kind: Kind) -> Result<Value> {
     hold_out.read_line(&mut closed)?;
     let _ = hold.wait()?;
     let after_close_rw = probe(false)?;
-    let after_close_ro = if matches!(kind, Kind::Fjall | Kind::FjallSmallJournal | Kind::FjallNoCursor) {
+    let after_close_ro = if matches!(
+        kind,
+        Kind::Fjall | Kind::FjallSmallJournal | Kind::FjallNoCursor
+    ) {
         json!({"ok": null, "message": "fjall 3 has no read-only open"})
     } else {
         probe(true)?

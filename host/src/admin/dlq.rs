@@ -148,19 +148,27 @@ pub async fn show(
 ) -> Result<Json<Value>, Refusal> {
     match gateway.queue().dead_letter_by_id(id).map_err(failed)? {
         Some(letter) => Ok(Json(view(id, &letter, true))),
-        None => Err(Refusal(StatusCode::NOT_FOUND, format!("no dead letter {id}"))),
+        None => Err(Refusal(
+            StatusCode::NOT_FOUND,
+            format!("no dead letter {id}"),
+        )),
     }
+}
+
+/// The ids of the dead letters a replay or purge names.
+fn selected(gateway: &Gateway, which: &Which) -> Result<Vec<u64>, Refusal> {
+    let selection = which.selection().map_err(bad_request)?;
+    gateway.queue().select(&selection).map_err(failed)
 }
 
 pub async fn replay(
     State(gateway): State<Arc<Gateway>>,
     Json(which): Json<Which>,
 ) -> Result<Json<Value>, Refusal> {
-    let selection = which.selection().map_err(bad_request)?;
-    let queue = gateway.queue();
-    let ids = queue.select(&selection).map_err(failed)?;
+    let ids = selected(&gateway, &which)?;
     let workers = gateway.workers();
-    let report = queue
+    let report = gateway
+        .queue()
         .replay(&ids, |webhook| workers.lanes_of(webhook))
         .await
         .map_err(failed)?;
@@ -176,10 +184,8 @@ pub async fn purge(
     State(gateway): State<Arc<Gateway>>,
     Json(which): Json<Which>,
 ) -> Result<Json<Value>, Refusal> {
-    let selection = which.selection().map_err(bad_request)?;
-    let queue = gateway.queue();
-    let ids = queue.select(&selection).map_err(failed)?;
-    let purged = queue.purge(ids).await.map_err(failed)?;
+    let ids = selected(&gateway, &which)?;
+    let purged = gateway.queue().purge(ids).await.map_err(failed)?;
     tracing::info!(purged, "dead letters purged");
     Ok(Json(json!({ "purged": purged })))
 }

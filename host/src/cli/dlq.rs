@@ -14,7 +14,9 @@ use crate::queue::{Queue, ReplayReport, StoreError, WebhookKey};
 
 /// `switchyard dlq ...`
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  switchyard dlq list --webhook hooks\n  switchyard dlq show 42\n  switchyard dlq replay 42 43\n  switchyard dlq replay --webhook hooks\n  switchyard dlq purge --all")]
+#[command(
+    after_help = "Examples:\n  switchyard dlq list --webhook hooks\n  switchyard dlq show 42\n  switchyard dlq replay 42 43\n  switchyard dlq replay --webhook hooks\n  switchyard dlq purge --all"
+)]
 pub struct DlqArgs {
     #[command(flatten)]
     pub config: ConfigArg,
@@ -68,7 +70,10 @@ pub struct Targets {
 pub fn run(args: DlqArgs) -> anyhow::Result<ExitCode> {
     let loaded = config::load(&args.config.config)?;
     let config = loaded.config;
-    let admin = args.admin.clone().unwrap_or_else(|| format!("http://{}", config.admin.listen));
+    let admin = args
+        .admin
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.admin.listen));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -127,7 +132,11 @@ impl Running {
             }
             DlqCommand::Show { id } => self.client.get(format!("{}/dlq/{id}", self.base)),
             DlqCommand::Replay(targets) | DlqCommand::Purge(targets) => {
-                let verb = if matches!(command, DlqCommand::Replay(_)) { "replay" } else { "purge" };
+                let verb = if matches!(command, DlqCommand::Replay(_)) {
+                    "replay"
+                } else {
+                    "purge"
+                };
                 let which = targets.to_which();
                 self.client
                     .post(format!("{}/dlq/{verb}", self.base))
@@ -150,7 +159,10 @@ impl Running {
             let body: Value =
                 serde_json::from_slice(&bytes).context("the gateway's answer is not JSON")?;
             if !status.is_success() {
-                bail!("the gateway answered {status}: {}", body["error"].as_str().unwrap_or_default());
+                bail!(
+                    "the gateway answered {status}: {}",
+                    body["error"].as_str().unwrap_or_default()
+                );
             }
             Ok(body)
         }
@@ -179,7 +191,11 @@ impl Which {
         if self.all {
             body["all"] = json!(true);
         }
-        for (key, value) in [("app", &self.app), ("webhook", &self.webhook), ("reason", &self.reason)] {
+        for (key, value) in [
+            ("app", &self.app),
+            ("webhook", &self.webhook),
+            ("reason", &self.reason),
+        ] {
             if let Some(value) = value {
                 body[key] = json!(value);
             }
@@ -193,7 +209,9 @@ async fn offline(config: &Config, command: &DlqCommand, admin: &str) -> anyhow::
     let queue = match Queue::open(&config.queue) {
         Ok(queue) => queue,
         Err(e @ StoreError::Locked { .. }) => {
-            bail!("{e}; its admin listener did not answer at {admin} (give the right one with --admin)")
+            bail!(
+                "{e}; its admin listener did not answer at {admin} (give the right one with --admin)"
+            )
         }
         Err(e) => return Err(e.into()),
     };
@@ -202,7 +220,11 @@ async fn offline(config: &Config, command: &DlqCommand, admin: &str) -> anyhow::
     answer
 }
 
-async fn offline_answer(config: &Config, queue: &Queue, command: &DlqCommand) -> anyhow::Result<Value> {
+async fn offline_answer(
+    config: &Config,
+    queue: &Queue,
+    command: &DlqCommand,
+) -> anyhow::Result<Value> {
     match command {
         DlqCommand::List { filter, .. } => {
             let which = Which {
@@ -223,7 +245,9 @@ async fn offline_answer(config: &Config, queue: &Queue, command: &DlqCommand) ->
         DlqCommand::Replay(targets) => {
             let selection = targets.to_which().selection().map_err(anyhow::Error::msg)?;
             let ids = queue.select(&selection)?;
-            let report = queue.replay(&ids, |webhook| lanes_in(config, webhook)).await?;
+            let report = queue
+                .replay(&ids, |webhook| lanes_in(config, webhook))
+                .await?;
             Ok(json!(report))
         }
         DlqCommand::Purge(targets) => {
@@ -245,7 +269,10 @@ fn lanes_in(config: &Config, webhook: &WebhookKey) -> Option<u16> {
 fn print(command: &DlqCommand, answer: &Value) -> anyhow::Result<ExitCode> {
     match command {
         DlqCommand::List { json, .. } => {
-            let letters = answer["dead_letters"].as_array().cloned().unwrap_or_default();
+            let letters = answer["dead_letters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             if *json {
                 letters.iter().for_each(|l| println!("{l}"));
                 return Ok(ExitCode::SUCCESS);
@@ -256,8 +283,13 @@ fn print(command: &DlqCommand, answer: &Value) -> anyhow::Result<ExitCode> {
             for l in &letters {
                 println!(
                     "{:>6}  {}/{}  {}  {} event(s)  {} attempt(s)  {}",
-                    l["id"], text(&l["app"]), text(&l["webhook"]), text(&l["reason"]),
-                    l["events"], l["attempts"], text(&l["detail"])
+                    l["id"],
+                    text(&l["app"]),
+                    text(&l["webhook"]),
+                    text(&l["reason"]),
+                    l["events"],
+                    l["attempts"],
+                    text(&l["detail"])
                 );
             }
         }

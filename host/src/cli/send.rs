@@ -7,8 +7,8 @@ use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
 
 use super::ConfigArg;
-use crate::config;
 use crate::clock::now_ms;
+use crate::config;
 use crate::signature;
 
 /// Arguments of `switchyard send`.

@@ -108,8 +108,7 @@ pub(super) fn read_retry(fields: Option<Fields>, base: RetryPolicy) -> Option<Re
         Some("dead_letter") => policy.function_errors = FunctionErrors::DeadLetter,
         Some(other) => {
             let msg = format!("unknown function_errors `{other}` (valid: retry, dead_letter)");
-            f.findings()
-                .problem(&f.field_path("function_errors"), msg);
+            f.findings().problem(&f.field_path("function_errors"), msg);
             ok = false;
         }
     }
@@ -133,7 +132,8 @@ pub(super) fn read_batching(fields: Option<Fields>) -> Option<Batching> {
     let Some(mut f) = fields else {
         return Some(batching);
     };
-    batching.window = Duration::from_millis(f.opt_int("window_ms", 0..=60 * SECOND_MS).unwrap_or(50));
+    batching.window =
+        Duration::from_millis(f.opt_int("window_ms", 0..=60 * SECOND_MS).unwrap_or(50));
     if let Some(n) = f.opt_int("max_events", 1..=10_000) {
         batching.max_events = n as usize;
     }

@@ -236,11 +236,7 @@ fn read_filter_settings(fields: Option<Fields>, base_dir: &Path) -> Option<Filte
     Some(settings)
 }
 
-fn read_apps(
-    root: &mut Fields,
-    base_dir: &Path,
-    defaults: &WebhookDefaults,
-) -> Option<Vec<App>> {
+fn read_apps(root: &mut Fields, base_dir: &Path, defaults: &WebhookDefaults) -> Option<Vec<App>> {
     let findings = root.findings();
     let Some(items) = root.opt_array("apps") else {
         findings.problem("apps", "at least one app is required");
@@ -249,7 +245,11 @@ fn read_apps(
     let apps: Vec<Option<App>> = items
         .iter()
         .map(|(path, value)| {
-            read_app(Fields::of(findings, path.clone(), value)?, base_dir, defaults)
+            read_app(
+                Fields::of(findings, path.clone(), value)?,
+                base_dir,
+                defaults,
+            )
         })
         .collect();
     // Checked on the raw values so duplicates are reported even when an app has other problems.

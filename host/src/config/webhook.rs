@@ -29,7 +29,9 @@ pub(super) fn read_webhook(
     let channel_filter = read_channel_filter(f.opt_object("filter"));
     let headers = read_headers(&mut f);
     let filters = read_filter_refs(&mut f, base_dir);
-    let lanes = f.opt_int("lanes", 1..=MAX_LANES).map_or(defaults.lanes, |n| n as u16);
+    let lanes = f
+        .opt_int("lanes", 1..=MAX_LANES)
+        .map_or(defaults.lanes, |n| n as u16);
     let retry = read_retry(f.opt_object("retry"), defaults.retry);
     f.finish();
     let target = target?;
@@ -219,7 +221,10 @@ fn read_headers(f: &mut Fields) -> Option<Vec<(String, String)>> {
             ok = false;
             continue;
         };
-        if RESERVED_HEADERS.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        if RESERVED_HEADERS
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(name))
+        {
             findings.problem(
                 &path,
                 "is set by the gateway on every delivery (signature, delivery id, attempt) and cannot be overridden",

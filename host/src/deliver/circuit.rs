@@ -154,7 +154,11 @@ mod tests {
         circuit.succeeded();
         assert!(!circuit.failed(&p, false));
         assert!(!circuit.failed(&p, false));
-        assert_eq!(circuit.admit(), Admission::Send, "a success reset the count");
+        assert_eq!(
+            circuit.admit(),
+            Admission::Send,
+            "a success reset the count"
+        );
         assert!(circuit.failed(&p, false), "the third in a row opens it");
         let opened = Instant::now();
         assert_eq!(circuit.admit(), Admission::Wait(opened + p.backoff(1)));

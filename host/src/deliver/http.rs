@@ -71,7 +71,10 @@ mod tests {
     fn retry_after_reads_seconds_and_http_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
         assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
-        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
         let later = "Wed, 21 Oct 2015 07:28:30 GMT";
         assert_eq!(parse_retry_after(later, now), Some(Duration::from_secs(30)));
         let past = "Wed, 21 Oct 2015 07:00:00 GMT";

@@ -118,10 +118,12 @@ impl Lane {
         loop {
             let destination = self.destination.load_full();
             let batching = destination.batching;
-            let jobs = match self
-                .queue
-                .read_lane(self.id, cursor, batching.max_events, batching.max_bytes)
-            {
+            let jobs = match self.queue.read_lane(
+                self.id,
+                cursor,
+                batching.max_events,
+                batching.max_bytes,
+            ) {
                 Ok(jobs) => jobs,
                 Err(error) => {
                     tracing::error!(webhook = %self.webhook, lane = self.id.lane, %error, "cannot read the lane");
@@ -199,8 +201,8 @@ impl Lane {
                 Admission::Send => false,
                 Admission::Probe => true,
                 Admission::Wait(until) => {
-                    let expiry = Instant::now()
-                        + Duration::from_millis(expires_ms.saturating_sub(now_ms()));
+                    let expiry =
+                        Instant::now() + Duration::from_millis(expires_ms.saturating_sub(now_ms()));
                     closures.mark_unchanged();
                     tokio::select! {
                         () = tokio::time::sleep_until(until.min(expiry)) => {}
@@ -210,7 +212,11 @@ impl Lane {
                     if now_ms() >= expires_ms {
                         let detail = format!(
                             "waited past max_age while the webhook's circuit was open: {}",
-                            if delivery.state.last_error.is_empty() { "the endpoint kept failing" } else { &delivery.state.last_error }
+                            if delivery.state.last_error.is_empty() {
+                                "the endpoint kept failing"
+                            } else {
+                                &delivery.state.last_error
+                            }
                         );
                         return self.give_up(delivery, Reason::Expired, detail).await;
                     }
@@ -284,7 +290,12 @@ impl Lane {
         };
         let result = self
             .deliverer
-            .deliver(&destination.app_key, &destination.webhook, &payload, &attempt)
+            .deliver(
+                &destination.app_key,
+                &destination.webhook,
+                &payload,
+                &attempt,
+            )
             .await;
         if let Err(error) = &result {
             self.stats.failed();

@@ -156,3 +156,79 @@ impl Deliverer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16, retry_after: Option<u64>) -> DeliveryError {
+        DeliveryError::Status {
+            status: code,
+            body: String::new(),
+            retry_after: retry_after.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn what_may_pass_is_retried_and_what_will_not_is_permanent() {
+        let retry = FunctionErrors::Retry;
+        for code in [408, 425, 429, 500, 502, 503, 504, 599] {
+            assert!(
+                matches!(status(code, None).failure(retry), Failure::Transient { .. }),
+                "HTTP {code}"
+            );
+        }
+        for code in [300, 400, 401, 403, 404, 410, 413, 422] {
+            assert_eq!(
+                status(code, None).failure(retry),
+                Failure::Permanent,
+                "HTTP {code}"
+            );
+        }
+        assert_eq!(
+            status(429, Some(2)).failure(retry),
+            Failure::Transient {
+                retry_after: Some(Duration::from_secs(2))
+            },
+            "the receiver's Retry-After goes with it"
+        );
+        assert!(matches!(
+            DeliveryError::Timeout.failure(retry),
+            Failure::Transient { .. }
+        ));
+    }
+
+    #[test]
+    fn a_thrown_lambda_handler_is_retried_unless_configured_final() {
+        let thrown = || {
+            DeliveryError::Lambda(LambdaError::FunctionError {
+                function: "f".into(),
+                kind: "Unhandled".into(),
+                payload: "Error: boom".into(),
+            })
+        };
+        assert!(matches!(
+            thrown().failure(FunctionErrors::Retry),
+            Failure::Transient { .. }
+        ));
+        assert_eq!(
+            thrown().failure(FunctionErrors::DeadLetter),
+            Failure::Permanent
+        );
+        let missing = DeliveryError::Lambda(LambdaError::FunctionNotFound {
+            function: "nope".into(),
+            region: "eu-central-1".into(),
+            message: "Function not found".into(),
+        });
+        assert_eq!(missing.failure(FunctionErrors::Retry), Failure::Permanent);
+        let throttled = DeliveryError::Lambda(LambdaError::Throttled {
+            function: "f".into(),
+            status: 429,
+            message: "Rate exceeded".into(),
+        });
+        assert!(matches!(
+            throttled.failure(FunctionErrors::Retry),
+            Failure::Transient { .. }
+        ));
+    }
+}

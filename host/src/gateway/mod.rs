@@ -146,7 +146,6 @@ impl Gateway {
     /// Stops the lanes (each finishing its attempt in flight, at most `grace`), then closes
     /// the queue; true if every lane finished in time.
     async fn drain(&self, grace: Duration) -> bool {
-        self.draining.store(true, Ordering::Relaxed);
         let finished = self.workers.shutdown(grace).await;
         self.queue.close().await;
         finished
@@ -187,9 +186,10 @@ pub async fn serve(
     let mut background = vec![
         tokio::spawn(reload::reload_on_sighup(gateway.clone())),
         tokio::spawn({
-            let stop = stop.clone();
+            let (stop, gateway) = (stop.clone(), gateway.clone());
             async move {
                 shutdown.await;
+                gateway.draining.store(true, Ordering::Relaxed);
                 stop.cancel();
             }
         }),

@@ -80,15 +80,20 @@ impl Snapshot {
         self.apps()
             .flat_map(|entry| {
                 let app = &entry.plan.app;
-                entry.plan.webhooks.iter().zip(&entry.queues).map(|(route, id)| {
-                    let destination = Destination {
-                        app_key: app.key.clone(),
-                        secret: app.secret.clone(),
-                        batching: app.batching,
-                        webhook: route.webhook.clone(),
-                    };
-                    (route.key(), *id, destination)
-                })
+                entry
+                    .plan
+                    .webhooks
+                    .iter()
+                    .zip(&entry.queues)
+                    .map(|(route, id)| {
+                        let destination = Destination {
+                            app_key: app.key.clone(),
+                            secret: app.secret.clone(),
+                            batching: app.batching,
+                            webhook: route.webhook.clone(),
+                        };
+                        (route.key(), *id, destination)
+                    })
             })
             .collect()
     }

@@ -9,7 +9,11 @@ use crate::queue::{DeadLetter, Events, Job, LaneId, NewJob, Reason, by_lane};
 use crate::route::Routed;
 
 /// The jobs and dead letters of one accepted batch.
-pub fn jobs_of(entry: &AppEntry, routed: Vec<Routed>, metrics: &Metrics) -> (Vec<NewJob>, Vec<DeadLetter>) {
+pub fn jobs_of(
+    entry: &AppEntry,
+    routed: Vec<Routed>,
+    metrics: &Metrics,
+) -> (Vec<NewJob>, Vec<DeadLetter>) {
     let now = now_ms();
     let mut jobs = Vec::new();
     let mut dead_letters = Vec::new();

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use crate::event::Event;
 
 /// A webhook as the config names it: the pair that identifies it across reloads and restarts.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct WebhookKey {
     pub app_id: Arc<str>,
     pub webhook_id: Arc<str>,
@@ -145,8 +147,9 @@ mod tests {
         assert_eq!(lane_of("presence-lobby", 16), lane_of("presence-lobby", 16));
         // Fixed values: a change here would move waiting events to other lanes on upgrade.
         assert_eq!(lane_of("", 16), 0xcbf2_9ce4_8422_2325_u64 as u16 % 16);
-        let spread: std::collections::HashSet<u16> =
-            (0..200).map(|i| lane_of(&format!("private-{i}"), 16)).collect();
+        let spread: std::collections::HashSet<u16> = (0..200)
+            .map(|i| lane_of(&format!("private-{i}"), 16))
+            .collect();
         assert_eq!(spread.len(), 16, "200 channels use every lane");
         assert_eq!(lane_of("anything", 1), 0);
     }

@@ -93,7 +93,9 @@ impl DedupeKey {
         hash.update(body);
         let digest = hash.finalize();
         Self {
-            hash: digest[..16].try_into().expect("a SHA-256 digest has 32 bytes"),
+            hash: digest[..16]
+                .try_into()
+                .expect("a SHA-256 digest has 32 bytes"),
             expires_ms: now_ms() + window.as_millis() as u64,
         }
     }
@@ -144,7 +146,9 @@ pub struct DeadLetterFilter {
 
 impl DeadLetterFilter {
     pub fn matches(&self, letter: &DeadLetter) -> bool {
-        self.app.as_deref().is_none_or(|a| *letter.webhook.app_id == *a)
+        self.app
+            .as_deref()
+            .is_none_or(|a| *letter.webhook.app_id == *a)
             && self
                 .webhook
                 .as_deref()
@@ -284,7 +288,11 @@ impl Queue {
     }
 
     fn send(&self, command: Command) -> bool {
-        let commands = self.inner.commands.lock().unwrap_or_else(|p| p.into_inner());
+        let commands = self
+            .inner
+            .commands
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         commands.as_ref().is_some_and(|c| c.send(command).is_ok())
     }
 
@@ -296,7 +304,10 @@ impl Queue {
         if !self.send(command(reply)) {
             return Err(QueueError::Closed);
         }
-        answer.await.map_err(|_| QueueError::Closed)?.map_err(Into::into)
+        answer
+            .await
+            .map_err(|_| QueueError::Closed)?
+            .map_err(Into::into)
     }
 
     /// A random id made when the store was created: delivery ids include it, so two stores
@@ -327,11 +338,21 @@ impl Queue {
 
     /// Webhooks the store knows, with the lanes that held jobs when it was opened.
     pub fn stored_webhooks(&self) -> Vec<(QueueId, WebhookKey, Vec<u16>)> {
-        let names = self.inner.shared.names.read().unwrap_or_else(|p| p.into_inner());
+        let names = self
+            .inner
+            .shared
+            .names
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         names
             .iter()
             .map(|(id, name)| {
-                let lanes = self.inner.lanes_at_open.get(id).cloned().unwrap_or_default();
+                let lanes = self
+                    .inner
+                    .lanes_at_open
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_default();
                 (*id, name.clone(), lanes)
             })
             .collect()
@@ -382,7 +403,10 @@ impl Queue {
 
     /// Dead letters made for the webhook since the gateway started.
     pub fn dead_lettered(&self, queue: QueueId) -> u64 {
-        self.inner.shared.dead_lettered(queue).load(Ordering::Relaxed)
+        self.inner
+            .shared
+            .dead_lettered(queue)
+            .load(Ordering::Relaxed)
     }
 
     /// The next jobs of `lane` after sequence `after` ([`Store::read_lane`]).
@@ -402,7 +426,12 @@ impl Queue {
     }
 
     /// Replaces a failed delivery's jobs by one job at `key` holding the delivery's state.
-    pub async fn reschedule(&self, jobs: Vec<Taken>, key: JobKey, job: Job) -> Result<(), QueueError> {
+    pub async fn reschedule(
+        &self,
+        jobs: Vec<Taken>,
+        key: JobKey,
+        job: Job,
+    ) -> Result<(), QueueError> {
         self.ask(|reply| Command::Reschedule {
             jobs,
             key,
@@ -413,7 +442,11 @@ impl Queue {
     }
 
     /// Moves jobs to the dead letters as `letter`; returns its id.
-    pub async fn dead_letter(&self, jobs: Vec<Taken>, letter: DeadLetter) -> Result<u64, QueueError> {
+    pub async fn dead_letter(
+        &self,
+        jobs: Vec<Taken>,
+        letter: DeadLetter,
+    ) -> Result<u64, QueueError> {
         self.ask(|reply| Command::DeadLetter {
             jobs,
             letter,
@@ -459,7 +492,9 @@ impl Queue {
 
     /// One dead letter.
     pub fn dead_letter_by_id(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
-        Ok(self.read(|store| store.dead_letter(id))?.map(|(letter, _)| letter))
+        Ok(self
+            .read(|store| store.dead_letter(id))?
+            .map(|(letter, _)| letter))
     }
 
     /// Queues the events of dead letters `ids` again, each to its webhook as configured now:
@@ -478,7 +513,10 @@ impl Queue {
                 continue;
             };
             let Some(lanes) = lanes_of(&letter.webhook) else {
-                report.skip(*id, format!("webhook {} is not in the config", letter.webhook));
+                report.skip(
+                    *id,
+                    format!("webhook {} is not in the config", letter.webhook),
+                );
                 continue;
             };
             let queue = self.register(&letter.webhook).await?;
@@ -513,7 +551,12 @@ impl Queue {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        let thread = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let thread = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }

@@ -189,8 +189,7 @@ impl DeadLetter {
 
     /// The length of [`Self::encode`]'s output.
     pub fn encoded_len(&self) -> usize {
-        postcard::experimental::serialized_size(&StoredDeadLetterRef::V1(self))
-            .unwrap_or_default()
+        postcard::experimental::serialized_size(&StoredDeadLetterRef::V1(self)).unwrap_or_default()
     }
 }
 

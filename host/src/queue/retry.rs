@@ -101,9 +101,17 @@ mod tests {
         let p = policy();
         let two = Some(Duration::from_secs(2));
         assert_eq!(p.delay(1, 0.0, two), Duration::from_secs(2), "never sooner");
-        assert_eq!(p.delay(6, 0.0, two), Duration::from_secs(16), "backoff longer");
+        assert_eq!(
+            p.delay(6, 0.0, two),
+            Duration::from_secs(16),
+            "backoff longer"
+        );
         let ten_minutes = Some(Duration::from_secs(600));
-        assert_eq!(p.delay(1, 0.0, ten_minutes), Duration::from_secs(600), "beyond max_interval");
+        assert_eq!(
+            p.delay(1, 0.0, ten_minutes),
+            Duration::from_secs(600),
+            "beyond max_interval"
+        );
         let a_day = Some(Duration::from_secs(86_400));
         assert_eq!(p.delay(1, 0.0, a_day), MAX_RETRY_AFTER, "clamped");
     }

@@ -95,7 +95,7 @@ impl Store {
     /// Opens (creating it if needed) the store in `dir`. Only one process may have it open.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let opened = std::fs::create_dir_all(dir)
-            .map_err(|e| fjall::Error::Io(e))
+            .map_err(fjall::Error::Io)
             .and_then(|()| {
                 Database::builder(dir)
                     // Durability is the writer's to decide: one persist per group of writes.
@@ -129,15 +129,20 @@ impl Store {
     /// Scans everything the gateway needs to resume: names, lanes with jobs, sizes, and the
     /// last sequence number. Creates the store's id on first use.
     pub fn recover(&self) -> Result<Recovered, StoreError> {
-        let mut found = Recovered::default();
-        found.store_id = match self.meta.get(STORE_ID)? {
-            Some(bytes) if bytes.len() == 8 => u64::from_be_bytes(bytes[..].try_into().unwrap_or_default()),
+        let store_id = match self.meta.get(STORE_ID)? {
+            Some(bytes) if bytes.len() == 8 => {
+                u64::from_be_bytes(bytes[..].try_into().unwrap_or_default())
+            }
             _ => {
                 let id = rand::random::<u64>();
                 self.meta.insert(STORE_ID, id.to_be_bytes())?;
                 self.db.persist(fjall::PersistMode::SyncAll)?;
                 id
             }
+        };
+        let mut found = Recovered {
+            store_id,
+            ..Recovered::default()
         };
         for entry in self.webhooks.iter() {
             let (key, value) = entry.into_inner()?;
@@ -190,26 +195,18 @@ impl Store {
         let (mut events, mut bytes) = (0usize, 0usize);
         let mut out = Vec::new();
         for entry in self.jobs.range((start, end)) {
-            let (key, value) = entry.into_inner()?;
-            let key = JobKey::decode(&key).expect("keys in a lane's range are job keys");
-            let job = Job::decode(&value).map_err(|source| StoreError::Corrupt {
-                what: "job",
-                source,
-            })?;
-            let count = job.events.count as usize;
-            let attempted = job.delivery.is_some();
+            let stored = stored_job(entry)?;
+            let count = stored.job.events.count as usize;
+            let len = stored.size as usize - JOB_KEY_LEN;
+            let attempted = stored.job.delivery.is_some();
             if !out.is_empty()
-                && (attempted || events + count > max_events || bytes + value.len() > max_bytes)
+                && (attempted || events + count > max_events || bytes + len > max_bytes)
             {
                 break;
             }
             events += count;
-            bytes += value.len();
-            out.push(StoredJob {
-                key,
-                size: (JOB_KEY_LEN + value.len()) as u64,
-                job,
-            });
+            bytes += len;
+            out.push(stored);
             if attempted || events >= max_events {
                 break;
             }
@@ -226,21 +223,11 @@ impl Store {
         }
         .job(u64::MAX)
         .encode();
-        let mut out = Vec::new();
-        for entry in self.jobs.range(first..=last).take(limit) {
-            let (key, value) = entry.into_inner()?;
-            let key = JobKey::decode(&key).expect("keys in a queue's range are job keys");
-            let job = Job::decode(&value).map_err(|source| StoreError::Corrupt {
-                what: "job",
-                source,
-            })?;
-            out.push(StoredJob {
-                key,
-                size: (JOB_KEY_LEN + value.len()) as u64,
-                job,
-            });
-        }
-        Ok(out)
+        self.jobs
+            .range(first..=last)
+            .take(limit)
+            .map(stored_job)
+            .collect()
     }
 
     /// Dead letters in id order, from `from` on, that `keep` accepts, at most `limit`.
@@ -270,8 +257,26 @@ impl Store {
         let Some(value) = self.dead_letters.get(id.to_be_bytes())? else {
             return Ok(None);
         };
-        Ok(Some((decode_dead_letter(&value)?, (8 + value.len()) as u64)))
+        Ok(Some((
+            decode_dead_letter(&value)?,
+            (8 + value.len()) as u64,
+        )))
     }
+}
+
+/// A job read from the `jobs` keyspace.
+fn stored_job(entry: fjall::Guard) -> Result<StoredJob, StoreError> {
+    let (key, value) = entry.into_inner()?;
+    let key = JobKey::decode(&key).expect("the jobs keyspace holds only job keys");
+    let job = Job::decode(&value).map_err(|source| StoreError::Corrupt {
+        what: "job",
+        source,
+    })?;
+    Ok(StoredJob {
+        key,
+        size: (JOB_KEY_LEN + value.len()) as u64,
+        job,
+    })
 }
 
 fn decode_dead_letter(bytes: &[u8]) -> Result<DeadLetter, StoreError> {

@@ -22,6 +22,16 @@ fn job(channel: &str, n: u32) -> Job {
     }
 }
 
+/// A queue in `dir` with one webhook registered.
+async fn open_with_webhook(dir: &std::path::Path) -> (Queue, QueueId) {
+    let queue = Queue::open(&settings(dir)).unwrap();
+    let id = queue
+        .register(&WebhookKey::new("app", "hooks"))
+        .await
+        .unwrap();
+    (queue, id)
+}
+
 fn lane(queue: QueueId, lane: u16) -> LaneId {
     LaneId { queue, lane }
 }
@@ -42,34 +52,49 @@ fn data(jobs: &[StoredJob]) -> Vec<String> {
 }
 
 async fn append_one(queue: &Queue, lane: LaneId, job: Job) -> Result<Appended, AppendError> {
-    queue.append(vec![NewJob { lane, job }], Vec::new(), None).await
+    queue
+        .append(vec![NewJob { lane, job }], Vec::new(), None)
+        .await
 }
 
 #[tokio::test]
 async fn jobs_come_back_in_order_survive_a_reopen_and_go_once_delivered() {
     let dir = tempfile::tempdir().unwrap();
-    let queue = Queue::open(&settings(dir.path())).unwrap();
-    let id = queue.register(&WebhookKey::new("app", "hooks")).await.unwrap();
+    let (queue, id) = open_with_webhook(dir.path()).await;
     for n in 0..5 {
         append_one(&queue, lane(id, 3), job("c", n)).await.unwrap();
     }
-    append_one(&queue, lane(id, 1), job("other", 9)).await.unwrap();
+    append_one(&queue, lane(id, 1), job("other", 9))
+        .await
+        .unwrap();
     assert_eq!(queue.depth(id), 6);
     let read = queue.read_lane(lane(id, 3), None, 3, usize::MAX).unwrap();
     assert_eq!(data(&read), ["0", "1", "2"], "at most max_events, in order");
     queue.delivered(read.iter().map(Taken::from).collect());
     let after = Some(read[2].key.seq);
-    assert_eq!(data(&queue.read_lane(lane(id, 3), after, 10, usize::MAX).unwrap()), ["3", "4"]);
+    assert_eq!(
+        data(&queue.read_lane(lane(id, 3), after, 10, usize::MAX).unwrap()),
+        ["3", "4"]
+    );
     queue.close().await;
 
     let queue = Queue::open(&settings(dir.path())).unwrap();
     assert_eq!(queue.depth(id), 3, "the deliveries were persisted at close");
-    assert_eq!(data(&queue.read_lane(lane(id, 3), None, 10, usize::MAX).unwrap()), ["3", "4"]);
+    assert_eq!(
+        data(&queue.read_lane(lane(id, 3), None, 10, usize::MAX).unwrap()),
+        ["3", "4"]
+    );
     let stored = queue.stored_webhooks();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].1, WebhookKey::new("app", "hooks"));
     assert_eq!(stored[0].2, [1, 3], "lanes holding jobs");
-    assert_eq!(queue.register(&WebhookKey::new("app", "hooks")).await.unwrap(), id);
+    assert_eq!(
+        queue
+            .register(&WebhookKey::new("app", "hooks"))
+            .await
+            .unwrap(),
+        id
+    );
     // Sequence numbers go on after the reopen: a new job sorts after the old ones.
     append_one(&queue, lane(id, 3), job("c", 5)).await.unwrap();
     assert_eq!(
@@ -82,8 +107,7 @@ async fn jobs_come_back_in_order_survive_a_reopen_and_go_once_delivered() {
 #[tokio::test]
 async fn concurrent_appends_share_syncs() {
     let dir = tempfile::tempdir().unwrap();
-    let queue = Queue::open(&settings(dir.path())).unwrap();
-    let id = queue.register(&WebhookKey::new("app", "hooks")).await.unwrap();
+    let (queue, id) = open_with_webhook(dir.path()).await;
     let (before_appends, before_syncs) = queue.appends_and_syncs();
     let tasks: Vec<_> = (0..200)
         .map(|n| {
@@ -110,7 +134,10 @@ async fn past_max_bytes_an_append_is_refused_whole() {
     let mut settings = settings(dir.path());
     settings.max_bytes = 2000;
     let queue = Queue::open(&settings).unwrap();
-    let id = queue.register(&WebhookKey::new("app", "hooks")).await.unwrap();
+    let id = queue
+        .register(&WebhookKey::new("app", "hooks"))
+        .await
+        .unwrap();
     let mut stored = 0;
     loop {
         let jobs = (0..3)
@@ -129,7 +156,11 @@ async fn past_max_bytes_an_append_is_refused_whole() {
         }
     }
     assert!(stored > 0);
-    assert_eq!(queue.depth(id), u64::from(stored) * 3, "nothing of the refused append");
+    assert_eq!(
+        queue.depth(id),
+        u64::from(stored) * 3,
+        "nothing of the refused append"
+    );
     assert!(queue.bytes() <= 2000);
     queue.close().await;
 }
@@ -137,8 +168,7 @@ async fn past_max_bytes_an_append_is_refused_whole() {
 #[tokio::test]
 async fn a_body_seen_within_the_window_is_not_stored_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let queue = Queue::open(&settings(dir.path())).unwrap();
-    let id = queue.register(&WebhookKey::new("app", "hooks")).await.unwrap();
+    let (queue, id) = open_with_webhook(dir.path()).await;
     let key = |app: &str, body: &[u8]| Some(DedupeKey::new(app, body, Duration::from_secs(60)));
     let append = |dedupe| {
         let queue = queue.clone();
@@ -166,8 +196,7 @@ async fn a_body_seen_within_the_window_is_not_stored_twice() {
 #[tokio::test]
 async fn a_failed_delivery_becomes_one_fixed_job_at_the_head() {
     let dir = tempfile::tempdir().unwrap();
-    let queue = Queue::open(&settings(dir.path())).unwrap();
-    let id = queue.register(&WebhookKey::new("app", "hooks")).await.unwrap();
+    let (queue, id) = open_with_webhook(dir.path()).await;
     for n in 0..4 {
         append_one(&queue, lane(id, 0), job("c", n)).await.unwrap();
     }
@@ -197,7 +226,9 @@ async fn a_failed_delivery_becomes_one_fixed_job_at_the_head() {
     assert_eq!(head.len(), 1, "an attempted delivery comes alone");
     assert_eq!(data(&head), ["0", "1", "2"]);
     assert_eq!(head[0].job.delivery.as_ref().unwrap().attempts, 1);
-    let rest = queue.read_lane(lane(id, 0), Some(head[0].key.seq), 10, usize::MAX).unwrap();
+    let rest = queue
+        .read_lane(lane(id, 0), Some(head[0].key.seq), 10, usize::MAX)
+        .unwrap();
     assert_eq!(data(&rest), ["3"]);
     assert_eq!(queue.depth(id), 4);
     queue.close().await;
@@ -245,15 +276,22 @@ async fn dead_letters_are_kept_replayed_to_current_lanes_and_purged() {
         reason: Some(Reason::Rejected),
         ..DeadLetterFilter::default()
     };
-    assert_eq!(queue.select(&Selection::Matching(rejected)).unwrap(), [dead]);
+    assert_eq!(
+        queue.select(&Selection::Matching(rejected)).unwrap(),
+        [dead]
+    );
 
     // Replayed with 4 lanes: each event to its channel's lane, in order.
     let report = queue.replay(&[dead, 999], |_| Some(4)).await.unwrap();
     assert_eq!(report.replayed, [dead]);
     assert_eq!(report.skipped[0].id, 999);
     let (lane_a, lane_b) = (lane_of("a", 4), lane_of("b", 4));
-    let a = queue.read_lane(lane(id, lane_a), None, 10, usize::MAX).unwrap();
-    let b = queue.read_lane(lane(id, lane_b), None, 10, usize::MAX).unwrap();
+    let a = queue
+        .read_lane(lane(id, lane_a), None, 10, usize::MAX)
+        .unwrap();
+    let b = queue
+        .read_lane(lane(id, lane_b), None, 10, usize::MAX)
+        .unwrap();
     if lane_a == lane_b {
         assert_eq!(data(&a), ["1", "2", "3"]);
     } else {
@@ -266,15 +304,18 @@ async fn dead_letters_are_kept_replayed_to_current_lanes_and_purged() {
 
     // Not configured: left in place.
     let stray = queue
-        .dead_letter(Vec::new(), DeadLetter {
-            webhook: WebhookKey::new("app", "gone"),
-            events: Events::join(&[event("x", 5)]),
-            reason: Reason::Expired,
-            detail: String::new(),
-            enqueued_ms: 1,
-            dead_lettered_ms: 1,
-            delivery: None,
-        })
+        .dead_letter(
+            Vec::new(),
+            DeadLetter {
+                webhook: WebhookKey::new("app", "gone"),
+                events: Events::join(&[event("x", 5)]),
+                reason: Reason::Expired,
+                detail: String::new(),
+                enqueued_ms: 1,
+                dead_lettered_ms: 1,
+                delivery: None,
+            },
+        )
         .await
         .unwrap();
     let report = queue.replay(&[stray], |_| None).await.unwrap();
@@ -291,7 +332,9 @@ async fn a_retired_webhook_gets_its_jobs_and_late_arrivals_dead_lettered() {
     let webhook = WebhookKey::new("app", "old");
     let id = queue.register(&webhook).await.unwrap();
     for n in 0..3 {
-        append_one(&queue, lane(id, n as u16), job("c", n)).await.unwrap();
+        append_one(&queue, lane(id, n as u16), job("c", n))
+            .await
+            .unwrap();
     }
     assert_eq!(queue.retire(id).await.unwrap(), 3);
     assert_eq!(queue.depth(id), 0);
@@ -302,7 +345,10 @@ async fn a_retired_webhook_gets_its_jobs_and_late_arrivals_dead_lettered() {
         .dead_letters(&DeadLetterFilter::default(), 0, 100)
         .unwrap();
     assert_eq!(all.len(), 4);
-    assert!(all.iter().all(|(_, l)| l.reason == Reason::WebhookRemoved && l.webhook == webhook));
+    assert!(
+        all.iter()
+            .all(|(_, l)| l.reason == Reason::WebhookRemoved && l.webhook == webhook)
+    );
     queue.reactivate(id);
     append_one(&queue, lane(id, 0), job("c", 10)).await.unwrap();
     assert_eq!(queue.depth(id), 1, "configured again: kept");

@@ -81,10 +81,7 @@ pub enum Command {
         reply: Reply<u64>,
     },
     /// The webhook was removed: its jobs, and any routed to it later, become dead letters.
-    Retire {
-        queue: QueueId,
-        reply: Reply<u64>,
-    },
+    Retire { queue: QueueId, reply: Reply<u64> },
     /// The webhook is configured again: jobs routed to it are kept.
     Reactivate { queue: QueueId },
     /// Dead letters sent again: each id's jobs are written and the dead letter removed, if it
@@ -148,7 +145,13 @@ enum Pending {
 }
 
 impl Writer {
-    pub fn new(store: Store, shared: Arc<Shared>, recovered: &Recovered, max_bytes: u64, fsync: bool) -> Self {
+    pub fn new(
+        store: Store,
+        shared: Arc<Shared>,
+        recovered: &Recovered,
+        max_bytes: u64,
+        fsync: bool,
+    ) -> Self {
         Self {
             store,
             shared,
@@ -156,7 +159,11 @@ impl Writer {
             max_bytes,
             bytes: recovered.bytes,
             last_seq: recovered.last_seq,
-            names: recovered.names.iter().map(|(id, name)| (name.clone(), *id)).collect(),
+            names: recovered
+                .names
+                .iter()
+                .map(|(id, name)| (name.clone(), *id))
+                .collect(),
             retired: HashSet::new(),
             unpersisted: false,
             retiring: VecDeque::new(),
@@ -260,7 +267,8 @@ impl Writer {
                     self.remove(&mut batch, &mut effects, &jobs);
                     let value = job.encode();
                     effects.bytes_added += (JOB_KEY_LEN + value.len()) as u64;
-                    *effects.events.entry(key.lane.queue).or_default() += i64::from(job.events.count);
+                    *effects.events.entry(key.lane.queue).or_default() +=
+                        i64::from(job.events.count);
                     batch.insert(&self.store.jobs, key.encode(), value);
                     pending.push(Pending::Unit(reply));
                 }
@@ -335,7 +343,12 @@ impl Writer {
         Ok(())
     }
 
-    fn answer(&mut self, pending: Vec<Pending>, effects: Effects, result: Result<(), Arc<StoreError>>) {
+    fn answer(
+        &mut self,
+        pending: Vec<Pending>,
+        effects: Effects,
+        result: Result<(), Arc<StoreError>>,
+    ) {
         if let Err(error) = &result {
             tracing::error!(%error, "queue store: a batch of writes failed");
             for p in pending {
@@ -442,7 +455,11 @@ impl Writer {
         if let Some(key) = dedupe {
             effects.dedupe_seen.insert(key.hash);
             batch.insert(&self.store.dedupe, key.hash, key.expires_ms.to_be_bytes());
-            batch.insert(&self.store.dedupe_expiry, expiry_key(key.expires_ms, &key.hash), []);
+            batch.insert(
+                &self.store.dedupe_expiry,
+                expiry_key(key.expires_ms, &key.hash),
+                [],
+            );
         }
         effects.durable = true;
         Ok(Appended::Stored)
@@ -456,7 +473,12 @@ impl Writer {
             .unwrap_or_else(|| WebhookKey::new("?", "?"))
     }
 
-    fn register(&mut self, batch: &mut OwnedWriteBatch, effects: &mut Effects, webhook: WebhookKey) -> QueueId {
+    fn register(
+        &mut self,
+        batch: &mut OwnedWriteBatch,
+        effects: &mut Effects,
+        webhook: WebhookKey,
+    ) -> QueueId {
         if let Some(id) = self.names.get(&webhook) {
             self.retired.remove(id);
             return *id;
@@ -464,7 +486,11 @@ impl Writer {
         let id = QueueId(self.names.values().map(|q| q.0 + 1).max().unwrap_or(1));
         let name = postcard::to_stdvec(&webhook).expect("encoding to a Vec cannot fail");
         batch.insert(&self.store.webhooks, id.0.to_be_bytes(), name);
-        self.shared.names.write().unwrap_or_else(|p| p.into_inner()).insert(id, webhook.clone());
+        self.shared
+            .names
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, webhook.clone());
         self.names.insert(webhook, id);
         effects.durable = true;
         id
@@ -590,7 +616,13 @@ impl Writer {
     }
 
     /// Writes `job` at the end of `lane`.
-    fn put_job(&mut self, batch: &mut OwnedWriteBatch, effects: &mut Effects, lane: LaneId, job: &Job) {
+    fn put_job(
+        &mut self,
+        batch: &mut OwnedWriteBatch,
+        effects: &mut Effects,
+        lane: LaneId,
+        job: &Job,
+    ) {
         let key = lane.job(self.next_seq());
         let value = job.encode();
         effects.bytes_added += (JOB_KEY_LEN + value.len()) as u64;

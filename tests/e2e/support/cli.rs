@@ -45,4 +45,3 @@ pub fn python_pusher_validate(key: &str, secret: &str, deliveries: &[Received]) 
         .map(str::to_owned)
         .collect()
 }
-

@@ -61,4 +61,3 @@ pub fn replace_file(from: &Path, to: &Path) {
     std::fs::copy(from, &staged).unwrap();
     std::fs::rename(&staged, to).unwrap();
 }
-

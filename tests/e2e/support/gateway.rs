@@ -246,4 +246,3 @@ pub fn with_free_admin_port(config: &str, file_name: &str) -> String {
         config.to_owned()
     }
 }
-

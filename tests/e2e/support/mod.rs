@@ -73,4 +73,3 @@ pub fn collect_output(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
     }
     output
 }
-

@@ -14,25 +14,39 @@ pub fn post_signed(gateway: &Gateway, key: &str, secret: &str, body: &str) -> (u
     )
 }
 
+/// The headers of an ingest request of `body` from the test app (for clients of their own).
+pub fn signed_headers(body: &str) -> [(&'static str, String); 3] {
+    [
+        ("Content-Type", "application/json".to_owned()),
+        ("X-Pusher-Key", super::KEY.to_owned()),
+        (
+            "X-Pusher-Signature",
+            switchyard::signature::sign(super::SECRET, body.as_bytes()),
+        ),
+    ]
+}
+
 /// A signed ingest request: its status, its `Retry-After` header, and its body.
 pub fn post_signed_with_retry_after(
     gateway: &Gateway,
     body: &str,
 ) -> (u16, Option<String>, String) {
-    let signature = switchyard::signature::sign(super::SECRET, body.as_bytes());
-    let response = reqwest::blocking::Client::new()
+    let mut request = reqwest::blocking::Client::new()
         .post(gateway.url("/ingest/pusher"))
-        .header("Content-Type", "application/json")
-        .header("X-Pusher-Key", super::KEY)
-        .header("X-Pusher-Signature", signature)
-        .body(body.to_owned())
-        .send()
-        .unwrap();
+        .body(body.to_owned());
+    for (name, value) in signed_headers(body) {
+        request = request.header(name, value);
+    }
+    let response = request.send().unwrap();
     let retry_after = response
         .headers()
         .get("retry-after")
         .map(|v| v.to_str().unwrap().to_owned());
-    (response.status().as_u16(), retry_after, response.text().unwrap())
+    (
+        response.status().as_u16(),
+        retry_after,
+        response.text().unwrap(),
+    )
 }
 
 /// An ingest request with exactly these headers (plus JSON content type unless given).
@@ -56,4 +70,3 @@ pub fn post_raw(gateway: &Gateway, headers: &[(&str, &str)], body: Vec<u8>) -> (
 pub fn batch(events: &[Value]) -> String {
     serde_json::json!({ "time_ms": switchyard::clock::now_ms(), "events": events }).to_string()
 }
-
