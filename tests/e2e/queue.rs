@@ -410,7 +410,9 @@ fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_acknowledged() {
 #[test]
 fn every_acknowledged_event_is_delivered_after_kill_9() {
     let sink = Sink::start(SECRET, KEY);
-    let config = one_app_config("", &webhook("hooks", &sink.url("/hooks"), ""));
+    // A receiver that takes 20 ms per delivery: a backlog waits, and deliveries are in flight,
+    // when the gateway is killed.
+    let config = one_app_config("", &webhook("hooks", &sink.url("/slow/20"), ""));
     let gateway = Gateway::start(&config);
     let url = gateway.url("/ingest/pusher");
     let next = Arc::new(AtomicU64::new(0));
