@@ -96,6 +96,13 @@ async fn accept(
     let routed = route(app, events).await?;
     let (jobs, dead_letters) = jobs_of(app, routed, gateway.metrics());
     let dedupe = (app.plan.app.dedupe_window).map(|w| DedupeKey::new(&app.plan.app.id, &body, w));
+    if jobs.is_empty() && dead_letters.is_empty() && dedupe.is_none() {
+        // No webhook wants any of it: nothing to keep.
+        return Ok(Accepted {
+            accepted,
+            duplicate: false,
+        });
+    }
     let outcome = gateway.queue().append(jobs, dead_letters, dedupe).await;
     match outcome {
         Ok(appended) => Ok(Accepted {
