@@ -126,3 +126,25 @@ fn send_posts_a_signed_webhook_the_gateway_delivers() {
     assert_ne!(code, 0);
     assert!(out.contains("no app `nope`"), "{out}");
 }
+
+#[test]
+fn logs_are_coloured_only_on_a_terminal() {
+    // A port in use makes `run` stop right after logging its config warning.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.json");
+    let config = serde_json::json!({
+        "server": { "listen": taken.local_addr().unwrap().to_string() },
+        "admin": { "listen": "127.0.0.1:0" },
+        "apps": [{ "id": "a", "key": "k", "secret": "s", "maxConnections": 100 }]
+    });
+    std::fs::write(&path, config.to_string()).unwrap();
+    let (code, out) = run_cli(&["run", "--config", path.to_str().unwrap()]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("WARN"), "a human log line: {out}");
+    assert!(out.contains("cannot listen"), "{out}");
+    assert!(
+        !out.contains('\u{1b}'),
+        "no ANSI escape when stderr is a pipe: {out:?}"
+    );
+}

@@ -308,7 +308,40 @@ fn reloads_under_load_lose_nothing_and_never_decide_with_a_stale_version() {
 }
 
 #[test]
-fn a_burst_of_writes_makes_one_reload_of_the_last_version() {
+fn a_write_landing_while_a_module_loads_is_applied_after_it() {
+    let (v1, v2) = (stamp_module("v1"), stamp_module("v2"));
+    let sink = Sink::start(SECRET, KEY);
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("stamp.wasm");
+    std::fs::copy(&v1, &module).unwrap();
+    // The filter's `init` takes 600 ms: every load of it is slow.
+    let slow = filtered_config(&sink.url("/hook"), &module)
+        .replace(
+            &format!("{{ module = \"{}\" }}", module.display()),
+            &format!(
+                "{{ module = \"{}\", params = {{ init_spin_ms = 600 }} }}",
+                module.display()
+            ),
+        )
+        .replace("[server]", "[filters]\ncall_timeout_ms = 5000\n\n[server]");
+    std::fs::write(dir.path().join("switchyard.toml"), slow).unwrap();
+    let gateway = Gateway::start_at(&dir.path().join("switchyard.toml"), dir, &[]);
+    assert_eq!(stamp_of_next_event(&gateway, &sink), "v1");
+
+    // v2 starts loading; while its `init` runs, v1 is written back.
+    replace_file(&v2, &module);
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    replace_file(&v1, &module);
+    // What was loaded is v2, so the file (v1) counts as changed and is loaded after it.
+    let want = file_hash(&v1);
+    gateway.wait_for_status("v1 loaded again after v2", |s| {
+        module_hash(s) == want && s["reload"]["succeeded"].as_u64() >= Some(2)
+    });
+    assert_eq!(stamp_of_next_event(&gateway, &sink), "v1");
+}
+
+#[test]
+fn a_burst_of_writes_is_debounced_into_few_reloads_ending_on_the_last_version() {
     let sink = Sink::start(SECRET, KEY);
     let (gateway, _) = start(&sink);
     const WRITES: usize = 20;

@@ -36,6 +36,7 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
                                 "name": f.name(),
                                 "module_hash": f.module_hash().to_string(),
                                 "loaded_at_ms": ms(f.loaded_at()),
+                                "load_ms": f.load_duration().as_secs_f64() * 1000.0,
                                 "origin": format!("{:?}", f.origin()),
                                 "failures": f.failures(),
                             })

@@ -64,12 +64,18 @@ pub struct ConfigArg {
     pub config: PathBuf,
 }
 
-/// Sets up logging (`RUST_LOG` filters, default `info`).
+/// Sets up logging (`RUST_LOG` filters, default `info`). Colour only on a terminal, and never
+/// with `NO_COLOR` set (<https://no-color.org>).
 pub fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    // The queue's store logs its own housekeeping at info; keep it to warnings by default.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fjall=warn,lsm_tree=warn"));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),

@@ -39,11 +39,6 @@ impl LambdaSender {
         }
     }
 
-    /// How many distinct clients have been built so far.
-    pub fn client_count(&self) -> usize {
-        self.clients.len()
-    }
-
     /// Invokes `target.function` with `payload` and `headers`; returns the status Lambda
     /// answered (200 for RequestResponse, 202 for Event).
     pub async fn send(

@@ -2,9 +2,12 @@
 //!
 //! An entry is named by the module's content hash and a hash of the engine's compile
 //! settings (which covers the wasmtime version), and holds a SHA-256 of the artifact followed
-//! by the artifact. Loading native code that was tampered with or damaged would be unsound,
-//! so an entry is used only when its checksum matches and wasmtime recognises it; anything
-//! else is a miss, and the module is compiled and the entry rewritten.
+//! by the artifact. An entry is used only when its checksum matches and wasmtime recognises
+//! it; anything else is a miss, and the module is compiled and the entry rewritten.
+//!
+//! The checksum catches damage (a torn write, a full disk), not tampering: whoever can write
+//! the cache directory can put native code there that the gateway will run. The directory
+//! must be writable only by the gateway's user.
 
 use std::hash::{Hash, Hasher};
 use std::io::{ErrorKind, Write};
@@ -66,9 +69,11 @@ impl DiskCache {
             tracing::warn!(path = %path.display(), "corrupt cached module; compiling it again");
             return None;
         };
-        // SAFETY: the artifact is one this process's wasmtime wrote (its checksum matches
-        // what `store` wrote), for an engine with the same settings (the file name says so,
-        // and `deserialize` checks it again).
+        // SAFETY: the artifact was written by `store`, in this process or an earlier one (its
+        // checksum matches), for an engine with the same settings (the file name says so, and
+        // `deserialize` checks it again). That it is what `store` wrote rests on the directory
+        // being writable only by the gateway's user: the checksum detects damage, not
+        // tampering.
         match unsafe { Component::deserialize(engine, artifact) } {
             Ok(component) => Some(component),
             Err(e) => {

@@ -1,6 +1,7 @@
 //! A filter ready to run: its instance pool, its `on_error`, and what `/status` shows.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -23,6 +24,8 @@ pub enum Verdict {
 /// One loaded filter of a chain.
 pub struct LoadedFilter {
     name: String,
+    /// The module file it was loaded from.
+    module: PathBuf,
     on_error: OnError,
     pool: Arc<Pool>,
     origin: ModuleOrigin,
@@ -40,6 +43,7 @@ impl LoadedFilter {
     ) -> Self {
         Self {
             name: spec.name.clone(),
+            module: spec.module.clone(),
             on_error: spec.on_error,
             pool,
             origin,
@@ -58,7 +62,12 @@ impl LoadedFilter {
         self.on_error
     }
 
-    /// The SHA-256 of the module file.
+    /// The module file it was loaded from.
+    pub fn module(&self) -> &Path {
+        &self.module
+    }
+
+    /// The SHA-256 of the module file, as it was read when loading.
     pub fn module_hash(&self) -> ModuleHash {
         self.pool.module_hash()
     }

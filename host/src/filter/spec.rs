@@ -3,8 +3,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
-
 /// Limits and places shared by every filter of a [`super::FilterRuntime`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilterSettings {
@@ -30,14 +28,13 @@ impl Default for FilterSettings {
 }
 
 /// What happens to a batch when a filter fails on it (trap, timeout, memory, bad output).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum OnError {
     /// The batch is not delivered to this webhook.
     Drop,
     /// The batch goes on to the next filter as if this one had kept every event.
     Pass,
-    /// The batch is set aside as dead letters, with the reason.
+    /// The batch is kept in the dead-letter store, with the filter's error, for replay.
     #[default]
     DeadLetter,
 }

@@ -89,7 +89,7 @@ impl Gateway {
             reload_state: Mutex::default(),
             watched: watch::Sender::new(Vec::new()),
         });
-        gateway.record_initial_files(&loaded);
+        gateway.record_initial_files(&loaded, &plans);
         let snapshot = Snapshot::new(plans, loaded.source, &queues);
         gateway.workers.reconcile(snapshot.destinations());
         gateway.workers.retire_unconfigured();

@@ -7,6 +7,7 @@
 //! when the last of them is done. Then the lanes follow: a webhook's lanes send with its new
 //! settings, added webhooks get lanes, removed ones have their waiting jobs dead-lettered.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,9 +66,13 @@ pub enum ReloadError {
 #[derive(Debug, Default)]
 pub(crate) struct ReloadState {
     pub(crate) last: Option<ReloadOutcome>,
-    /// Content fingerprint of the files the last reload (or start) read.
-    fingerprint: Option<[u8; 32]>,
+    /// What the running config and filters were loaded from.
+    loaded: Option<Contents>,
 }
+
+/// Files and what they held: the SHA-256 (hex) of each one's bytes, or `None` when it could
+/// not be read.
+type Contents = BTreeMap<PathBuf, Option<String>>;
 
 /// The files a config depends on: itself and its filter modules.
 fn watched_files(config_path: &Path, loaded: &LoadedConfig) -> Vec<PathBuf> {
@@ -84,20 +89,36 @@ fn watched_files(config_path: &Path, loaded: &LoadedConfig) -> Vec<PathBuf> {
     files
 }
 
-/// SHA-256 over the contents of `files` (a missing file counts as a distinct state).
-fn fingerprint(files: &[PathBuf]) -> [u8; 32] {
-    let mut hash = Sha256::new();
-    for file in files {
-        hash.update(file.as_os_str().as_encoded_bytes());
-        match std::fs::read(file) {
-            Ok(bytes) => {
-                hash.update([1]);
-                hash.update(Sha256::digest(bytes));
-            }
-            Err(_) => hash.update([0]),
-        }
+/// The hashes of the bytes a successful load actually read: the config's, and each filter
+/// module's. A file written while it was being loaded then differs from this, and is reloaded.
+fn loaded_contents(config_path: &Path, loaded: &LoadedConfig, plans: &[AppPlan]) -> Contents {
+    let mut contents = Contents::new();
+    contents.insert(
+        config_path.to_owned(),
+        Some(loaded.source.content_hash.clone()),
+    );
+    let filters = plans
+        .iter()
+        .flat_map(|p| &p.webhooks)
+        .flat_map(|w| w.chain.filters());
+    for filter in filters {
+        let hash = filter.module_hash().to_string();
+        contents.insert(filter.module().to_owned(), Some(hash));
     }
-    hash.finalize().into()
+    contents
+}
+
+/// What `files` hold now.
+fn current_contents(files: &[PathBuf]) -> Contents {
+    files
+        .iter()
+        .map(|file| {
+            let hash = std::fs::read(file)
+                .ok()
+                .map(|b| hex::encode(Sha256::digest(b)));
+            (file.clone(), hash)
+        })
+        .collect()
 }
 
 impl Gateway {
@@ -120,7 +141,7 @@ impl Gateway {
         let error = match registered {
             Ok((loaded, plans, queues)) => {
                 let files = watched_files(&self.config_path, &loaded);
-                state.fingerprint = Some(fingerprint(&files));
+                state.loaded = Some(loaded_contents(&self.config_path, &loaded, &plans));
                 self.warn_about_restart_only_settings(&loaded);
                 let snapshot = Snapshot::new(plans, loaded.source, &queues);
                 let destinations = snapshot.destinations();
@@ -193,21 +214,21 @@ impl Gateway {
     /// Whether the watched files differ from what the last reload read.
     async fn files_changed(&self) -> bool {
         let files = self.watched.borrow().clone();
-        let now = tokio::task::spawn_blocking(move || fingerprint(&files))
+        let now = tokio::task::spawn_blocking(move || current_contents(&files))
             .await
             .ok();
         let state = self.reload_state.lock().await;
-        now.is_some() && now != state.fingerprint
+        now.is_some() && now != state.loaded
     }
 
     /// Records what the first snapshot was built from, so the watcher can compare.
-    pub(crate) fn record_initial_files(&self, loaded: &LoadedConfig) {
+    pub(crate) fn record_initial_files(&self, loaded: &LoadedConfig, plans: &[AppPlan]) {
         let files = watched_files(&self.config_path, loaded);
         let mut state = self
             .reload_state
             .try_lock()
             .expect("nothing else holds the reload lock at start");
-        state.fingerprint = Some(fingerprint(&files));
+        state.loaded = Some(loaded_contents(&self.config_path, loaded, plans));
         self.watched.send_replace(files);
     }
 }

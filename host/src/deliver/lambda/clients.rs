@@ -80,7 +80,8 @@ impl ClientCache {
     }
 
     /// How many distinct clients have been built (or are being built).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.clients.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
