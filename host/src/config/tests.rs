@@ -239,3 +239,130 @@ fn webhook_ids_are_stable_and_distinct_and_filter_paths_resolve_against_the_conf
     );
     assert_eq!(filter.params, json!({ "users": ["7"] }));
 }
+
+/// Every numeric setting, where it is written, and the range it must be in.
+const BOUNDS: &[(&str, u64, u64)] = &[
+    ("/server/max_body_bytes", 1, 256 << 20),
+    ("/delivery/timeout_ms", 1, 900_000),
+    ("/delivery/lanes", 1, 1024),
+    ("/delivery/max_in_flight_per_webhook", 1, 1024),
+    ("/delivery/retry/initial_interval_ms", 1, 86_400_000),
+    ("/delivery/retry/max_interval_ms", 1, 7 * 86_400_000),
+    ("/delivery/retry/max_age_ms", 1, 30 * 86_400_000),
+    ("/delivery/retry/open_circuit_after", 1, 1_000_000),
+    ("/filters/call_timeout_ms", 1, 60_000),
+    ("/filters/memory_limit_mib", 1, 4096),
+    ("/filters/instances_per_filter", 1, 256),
+    ("/queue/max_bytes", 1024, 1 << 50),
+    ("/apps/0/batching/window_ms", 0, 60_000),
+    ("/apps/0/batching/max_events", 1, 10_000),
+    ("/apps/0/batching/max_bytes", 1024, 64 << 20),
+    ("/apps/0/dedupe_window_ms", 1, 86_400_000),
+    ("/apps/0/retry/max_age_ms", 1, 30 * 86_400_000),
+    ("/apps/0/webhooks/0/lanes", 1, 1024),
+    ("/apps/0/webhooks/0/retry/initial_interval_ms", 1, 86_400_000),
+];
+
+/// A valid config with `value` at `pointer` (tables created as needed). An interval is set
+/// with its partner beside it (the widest `max_interval_ms`, the shortest
+/// `initial_interval_ms`), so only the bound under test can refuse it.
+fn with_setting(pointer: &str, value: u64) -> Value {
+    let mut tree = app_with(json!({ "url": "http://127.0.0.1:9/x", "event_types": ["client_event"] }));
+    let mut node = &mut tree;
+    let parts: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+    for part in &parts[..parts.len() - 1] {
+        node = match part.parse::<usize>() {
+            Ok(i) => &mut node[i],
+            Err(_) => {
+                let object = node.as_object_mut().unwrap();
+                object.entry(*part).or_insert_with(|| json!({}))
+            }
+        };
+    }
+    node[parts[parts.len() - 1]] = json!(value);
+    if pointer.ends_with("initial_interval_ms") {
+        node["max_interval_ms"] = json!(7 * 86_400_000_u64);
+    }
+    if pointer.ends_with("max_interval_ms") {
+        node["initial_interval_ms"] = json!(1);
+    }
+    tree
+}
+
+#[test]
+fn every_numeric_setting_is_bounded_and_the_refusal_names_its_field() {
+    for (pointer, min, max) in BOUNDS {
+        let path = pointer
+            .trim_start_matches('/')
+            .split('/')
+            .fold(String::new(), |path, part| match part.parse::<usize>() {
+                Ok(i) => format!("{path}[{i}]"),
+                Err(_) if path.is_empty() => part.to_owned(),
+                Err(_) => format!("{path}.{part}"),
+            });
+        for ok in [*min, *max] {
+            let found = problems(with_setting(pointer, ok));
+            assert!(found.is_empty(), "{path} = {ok}: {found:?}");
+        }
+        let expected = format!("{path}: expected an integer from {min} to {max}");
+        for bad in [min.checked_sub(1), max.checked_add(1)].into_iter().flatten() {
+            assert_one_problem(with_setting(pointer, bad), &expected);
+        }
+    }
+}
+
+#[test]
+fn retry_tables_override_field_by_field_and_intervals_must_be_ordered() {
+    let tree = json!({
+        "delivery": { "lanes": 8, "retry": { "max_age_ms": 60000, "initial_interval_ms": 200 } },
+        "apps": [{ "id": "a", "key": "k", "secret": "s",
+                   "retry": { "max_age_ms": 30000 },
+                   "webhooks": [
+                       { "url": "http://h/1", "event_types": ["client_event"] },
+                       { "url": "http://h/2", "event_types": ["client_event"], "lanes": 2,
+                         "retry": { "function_errors": "dead_letter", "initial_interval_ms": 500 } }
+                   ] }]
+    });
+    let (config, warnings) = validate(&tree, Path::new(".")).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let [first, second] = &config.apps[0].webhooks[..] else {
+        panic!("two webhooks");
+    };
+    assert_eq!(first.lanes, 8, "[delivery] lanes");
+    assert_eq!(second.lanes, 2);
+    assert_eq!(first.retry.max_age.as_millis(), 30000, "the app's");
+    assert_eq!(first.retry.initial_interval.as_millis(), 200, "[delivery]'s");
+    assert_eq!(second.retry.initial_interval.as_millis(), 500, "its own");
+    assert_eq!(second.retry.max_age.as_millis(), 30000);
+    assert_eq!(second.retry.function_errors, crate::queue::FunctionErrors::DeadLetter);
+    assert_eq!(first.retry.max_interval.as_secs(), 600, "built-in default");
+
+    assert_one_problem(
+        json!({ "delivery": { "retry": { "initial_interval_ms": 5000, "max_interval_ms": 1000 } },
+                "apps": [{ "id": "a", "key": "k", "secret": "s" }] }),
+        "delivery.retry: max_interval_ms (1000 ms) is shorter than initial_interval_ms (5000 ms)",
+    );
+    assert_one_problem(
+        app_with(json!({ "url": "http://h/1", "event_types": ["client_event"],
+                         "retry": { "function_errors": "ignore" } })),
+        "apps[0].webhooks[0].retry.function_errors: unknown function_errors `ignore` (valid: retry, dead_letter)",
+    );
+    let old = json!({ "delivery": { "max_in_flight_per_webhook": 4 },
+                      "apps": [{ "id": "a", "key": "k", "secret": "s",
+                                 "webhooks": [{ "url": "http://h/1", "event_types": ["client_event"] }] }] });
+    let (config, warnings) = validate(&old, Path::new(".")).unwrap();
+    assert_eq!(config.apps[0].webhooks[0].lanes, 4, "read as lanes");
+    assert!(warnings[0].to_string().contains("replaced by `lanes`"), "{warnings:?}");
+}
+
+#[test]
+fn the_queue_directory_resolves_against_the_config_and_defaults_beside_it() {
+    let app = json!({ "id": "a", "key": "k", "secret": "s" });
+    let (config, _) = validate(&json!({ "apps": [app.clone()] }), Path::new("/etc/switchyard")).unwrap();
+    assert_eq!(config.queue.dir, Path::new("/etc/switchyard/data"));
+    assert!(config.queue.fsync);
+    let tree = json!({ "queue": { "dir": "/var/lib/switchyard", "fsync": false }, "apps": [app] });
+    let (config, _) = validate(&tree, Path::new("/etc/switchyard")).unwrap();
+    assert_eq!(config.queue.dir, Path::new("/var/lib/switchyard"));
+    assert!(!config.queue.fsync);
+}
