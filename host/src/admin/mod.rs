@@ -39,7 +39,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 
 async fn reload(State(gateway): State<Arc<Gateway>>) -> Response {
     let outcome = gateway.reload(ReloadTrigger::Admin).await;
-    let status = if outcome.ok {
+    let status = if outcome.ok() {
         StatusCode::OK
     } else {
         StatusCode::UNPROCESSABLE_ENTITY

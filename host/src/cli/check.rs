@@ -3,18 +3,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::config::{self, ConfigError};
+use crate::config::{self, ConfigError, Finding};
 use crate::filter::FilterRuntime;
 use crate::gateway::compile_plans;
 
 pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
     let loaded = match config::load(path) {
         Ok(loaded) => loaded,
-        Err(ConfigError::Invalid { path, problems }) => {
-            println!("{}: {} problem(s)", path.display(), problems.len());
-            problems.iter().for_each(|p| println!("  error: {p}"));
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(ConfigError::Invalid { path, problems }) => return Ok(refuse(&path, &problems)),
         Err(e) => {
             println!("{e}");
             return Ok(ExitCode::FAILURE);
@@ -26,9 +22,7 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
         .for_each(|w| println!("  warning: {w}"));
     let runtime = FilterRuntime::new(loaded.config.filters.clone())?;
     if let Err(problems) = compile_plans(&loaded.config, &runtime) {
-        println!("{}: {} problem(s)", path.display(), problems.len());
-        problems.iter().for_each(|p| println!("  error: {p}"));
-        return Ok(ExitCode::FAILURE);
+        return Ok(refuse(path, &problems));
     }
     let apps = &loaded.config.apps;
     let webhooks: usize = apps.iter().map(|a| a.webhooks.len()).sum();
@@ -38,4 +32,11 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
         apps.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints every problem of the config at `path`; the exit code of a refused config.
+fn refuse(path: &Path, problems: &[Finding]) -> ExitCode {
+    println!("{}: {} problem(s)", path.display(), problems.len());
+    problems.iter().for_each(|p| println!("  error: {p}"));
+    ExitCode::FAILURE
 }

@@ -16,36 +16,73 @@ use super::webhook::{read_filter_refs, read_webhook};
 use super::{AdminSettings, App, Config, ConfigSource, Secret, ServerSettings, Webhook};
 use crate::filter::FilterSettings;
 
-/// soketi's own app settings: accepted so a soketi app object pastes in whole, but they
-/// concern the websocket server, not webhooks.
-const SOKETI_APP_SETTINGS: &[&str] = &[
-    "enabled",
-    "maxConnections",
-    "max_connections",
-    "enableClientMessages",
-    "enable_client_messages",
-    "enableUserAuthentication",
-    "enable_user_authentication",
-    "maxBackendEventsPerSecond",
-    "max_backend_events_per_sec",
-    "maxClientEventsPerSecond",
-    "max_client_events_per_sec",
-    "maxReadRequestsPerSecond",
-    "max_read_req_per_sec",
-    "maxPresenceMembersPerChannel",
-    "max_presence_members_per_channel",
-    "maxPresenceMemberSizeInKb",
-    "max_presence_member_size_in_kb",
-    "maxChannelNameLength",
-    "max_channel_name_length",
-    "maxEventChannelsAtOnce",
-    "max_event_channels_at_once",
-    "maxEventNameLength",
-    "max_event_name_length",
-    "maxEventPayloadInKb",
-    "max_event_payload_in_kb",
-    "maxEventBatchSize",
-    "max_event_batch_size",
+/// soketi's own app settings, in every spelling its `App` class reads (its JSON file's
+/// camelCase, its environment's PascalCase, snake_case elsewhere). They concern its websocket
+/// server, not webhooks: the gateway accepts them, so a soketi app object pastes in whole, and
+/// `import soketi` leaves them in soketi's config.
+pub(crate) const SOKETI_APP_SETTINGS: [[&str; 3]; 14] = [
+    ["maxConnections", "MaxConnections", "max_connections"],
+    [
+        "enableClientMessages",
+        "EnableClientMessages",
+        "enable_client_messages",
+    ],
+    ["enabled", "Enabled", "enabled"],
+    [
+        "maxBackendEventsPerSecond",
+        "MaxBackendEventsPerSecond",
+        "max_backend_events_per_sec",
+    ],
+    [
+        "maxClientEventsPerSecond",
+        "MaxClientEventsPerSecond",
+        "max_client_events_per_sec",
+    ],
+    [
+        "maxReadRequestsPerSecond",
+        "MaxReadRequestsPerSecond",
+        "max_read_req_per_sec",
+    ],
+    [
+        "maxPresenceMembersPerChannel",
+        "MaxPresenceMembersPerChannel",
+        "max_presence_members_per_channel",
+    ],
+    [
+        "maxPresenceMemberSizeInKb",
+        "MaxPresenceMemberSizeInKb",
+        "max_presence_member_size_in_kb",
+    ],
+    [
+        "maxChannelNameLength",
+        "MaxChannelNameLength",
+        "max_channel_name_length",
+    ],
+    [
+        "maxEventChannelsAtOnce",
+        "MaxEventChannelsAtOnce",
+        "max_event_channels_at_once",
+    ],
+    [
+        "maxEventNameLength",
+        "MaxEventNameLength",
+        "max_event_name_length",
+    ],
+    [
+        "maxEventPayloadInKb",
+        "MaxEventPayloadInKb",
+        "max_event_payload_in_kb",
+    ],
+    [
+        "maxEventBatchSize",
+        "MaxEventBatchSize",
+        "max_event_batch_size",
+    ],
+    [
+        "enableUserAuthentication",
+        "EnableUserAuthentication",
+        "enable_user_authentication",
+    ],
 ];
 
 /// A config that failed validation: every problem found, each with its field path.
@@ -63,19 +100,11 @@ pub enum ConfigError {
         format: &'static str,
         message: String,
     },
-    #[error("config {path} has {} problem(s):\n{}", .problems.len(), list(.problems))]
+    #[error("config {path} has {} problem(s):\n{}", .problems.len(), Finding::bullets(.problems))]
     Invalid {
         path: PathBuf,
         problems: Vec<Finding>,
     },
-}
-
-fn list(findings: &[Finding]) -> String {
-    findings
-        .iter()
-        .map(|f| format!("  - {f}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// A valid config, what it was read from, and what was accepted but ignored.
@@ -294,7 +323,7 @@ fn read_app(mut f: Fields, base_dir: &Path, defaults: &WebhookDefaults) -> Optio
         })
         .collect();
     f.ignore(
-        SOKETI_APP_SETTINGS,
+        SOKETI_APP_SETTINGS.as_flattened(),
         "a soketi setting that does not concern webhooks",
     );
     f.finish();

@@ -16,6 +16,7 @@ mod watch;
 mod webhook;
 
 pub use event_type::{EventType, EventTypeSet};
+pub(crate) use load::SOKETI_APP_SETTINGS;
 pub use load::{ConfigError, LoadedConfig, load, validate};
 pub use model::{
     AdminSettings, App, Batching, ChannelFilter, Config, ConfigSource, DeliverySettings,

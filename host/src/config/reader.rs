@@ -14,6 +14,17 @@ pub struct Finding {
     pub message: String,
 }
 
+impl Finding {
+    /// `findings` as a list, one `  - path: message` line each.
+    pub fn bullets(findings: &[Finding]) -> String {
+        findings
+            .iter()
+            .map(|f| format!("  - {f}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.path.is_empty() {

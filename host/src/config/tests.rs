@@ -260,14 +260,19 @@ const BOUNDS: &[(&str, u64, u64)] = &[
     ("/apps/0/dedupe_window_ms", 1, 86_400_000),
     ("/apps/0/retry/max_age_ms", 1, 30 * 86_400_000),
     ("/apps/0/webhooks/0/lanes", 1, 1024),
-    ("/apps/0/webhooks/0/retry/initial_interval_ms", 1, 86_400_000),
+    (
+        "/apps/0/webhooks/0/retry/initial_interval_ms",
+        1,
+        86_400_000,
+    ),
 ];
 
 /// A valid config with `value` at `pointer` (tables created as needed). An interval is set
 /// with its partner beside it (the widest `max_interval_ms`, the shortest
 /// `initial_interval_ms`), so only the bound under test can refuse it.
 fn with_setting(pointer: &str, value: u64) -> Value {
-    let mut tree = app_with(json!({ "url": "http://127.0.0.1:9/x", "event_types": ["client_event"] }));
+    let mut tree =
+        app_with(json!({ "url": "http://127.0.0.1:9/x", "event_types": ["client_event"] }));
     let mut node = &mut tree;
     let parts: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
     for part in &parts[..parts.len() - 1] {
@@ -305,7 +310,10 @@ fn every_numeric_setting_is_bounded_and_the_refusal_names_its_field() {
             assert!(found.is_empty(), "{path} = {ok}: {found:?}");
         }
         let expected = format!("{path}: expected an integer from {min} to {max}");
-        for bad in [min.checked_sub(1), max.checked_add(1)].into_iter().flatten() {
+        for bad in [min.checked_sub(1), max.checked_add(1)]
+            .into_iter()
+            .flatten()
+        {
             assert_one_problem(with_setting(pointer, bad), &expected);
         }
     }
@@ -331,10 +339,17 @@ fn retry_tables_override_field_by_field_and_intervals_must_be_ordered() {
     assert_eq!(first.lanes, 8, "[delivery] lanes");
     assert_eq!(second.lanes, 2);
     assert_eq!(first.retry.max_age.as_millis(), 30000, "the app's");
-    assert_eq!(first.retry.initial_interval.as_millis(), 200, "[delivery]'s");
+    assert_eq!(
+        first.retry.initial_interval.as_millis(),
+        200,
+        "[delivery]'s"
+    );
     assert_eq!(second.retry.initial_interval.as_millis(), 500, "its own");
     assert_eq!(second.retry.max_age.as_millis(), 30000);
-    assert_eq!(second.retry.function_errors, crate::queue::FunctionErrors::DeadLetter);
+    assert_eq!(
+        second.retry.function_errors,
+        crate::queue::FunctionErrors::DeadLetter
+    );
     assert_eq!(first.retry.max_interval.as_secs(), 600, "built-in default");
 
     assert_one_problem(
@@ -343,8 +358,10 @@ fn retry_tables_override_field_by_field_and_intervals_must_be_ordered() {
         "delivery.retry: max_interval_ms (1000 ms) is shorter than initial_interval_ms (5000 ms)",
     );
     assert_one_problem(
-        app_with(json!({ "url": "http://h/1", "event_types": ["client_event"],
-                         "retry": { "function_errors": "ignore" } })),
+        app_with(
+            json!({ "url": "http://h/1", "event_types": ["client_event"],
+                         "retry": { "function_errors": "ignore" } }),
+        ),
         "apps[0].webhooks[0].retry.function_errors: unknown function_errors `ignore` (valid: retry, dead_letter)",
     );
     let old = json!({ "delivery": { "max_in_flight_per_webhook": 4 },
@@ -352,13 +369,20 @@ fn retry_tables_override_field_by_field_and_intervals_must_be_ordered() {
                                  "webhooks": [{ "url": "http://h/1", "event_types": ["client_event"] }] }] });
     let (config, warnings) = validate(&old, Path::new(".")).unwrap();
     assert_eq!(config.apps[0].webhooks[0].lanes, 4, "read as lanes");
-    assert!(warnings[0].to_string().contains("replaced by `lanes`"), "{warnings:?}");
+    assert!(
+        warnings[0].to_string().contains("replaced by `lanes`"),
+        "{warnings:?}"
+    );
 }
 
 #[test]
 fn the_queue_directory_resolves_against_the_config_and_defaults_beside_it() {
     let app = json!({ "id": "a", "key": "k", "secret": "s" });
-    let (config, _) = validate(&json!({ "apps": [app.clone()] }), Path::new("/etc/switchyard")).unwrap();
+    let (config, _) = validate(
+        &json!({ "apps": [app.clone()] }),
+        Path::new("/etc/switchyard"),
+    )
+    .unwrap();
     assert_eq!(config.queue.dir, Path::new("/etc/switchyard/data"));
     assert!(config.queue.fsync);
     let tree = json!({ "queue": { "dir": "/var/lib/switchyard", "fsync": false }, "apps": [app] });

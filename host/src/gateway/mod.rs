@@ -39,7 +39,7 @@ const DRAIN_GRACE: Duration = Duration::from_secs(15);
 pub enum StartError {
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
-    #[error("{} problem(s) in the config:\n{}", .0.len(), .0.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{} problem(s) in the config:\n{}", .0.len(), Finding::bullets(.0))]
     Config(Vec<Finding>),
     #[error("cannot use the queue: {0}")]
     Queue(#[from] QueueError),

@@ -34,16 +34,35 @@ pub enum ReloadTrigger {
     Admin,
 }
 
-/// The result of one reload, as `/status` shows it.
-#[derive(Debug, Clone, Serialize)]
+/// The result of one reload, as `/status` shows it (with `ok`, true when there is no error).
+#[derive(Debug, Clone)]
 pub struct ReloadOutcome {
     pub trigger: ReloadTrigger,
     /// Milliseconds since the Unix epoch when the reload finished.
     pub at_ms: u64,
-    pub ok: bool,
-    /// File, field path or filter name, and the reason.
+    /// Why the reload changed nothing (file, field path or filter name, and the reason).
     pub error: Option<String>,
     pub duration_ms: f64,
+}
+
+impl ReloadOutcome {
+    /// Whether the new config is running.
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+impl Serialize for ReloadOutcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("ReloadOutcome", 5)?;
+        out.serialize_field("trigger", &self.trigger)?;
+        out.serialize_field("at_ms", &self.at_ms)?;
+        out.serialize_field("ok", &self.ok())?;
+        out.serialize_field("error", &self.error)?;
+        out.serialize_field("duration_ms", &self.duration_ms)?;
+        out.end()
+    }
 }
 
 /// Why a reload changed nothing.
@@ -51,7 +70,7 @@ pub struct ReloadOutcome {
 pub enum ReloadError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("config {path} has {} filter problem(s):\n{}", .problems.len(), .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    #[error("config {path} has {} filter problem(s):\n{}", .problems.len(), Finding::bullets(.problems))]
     Filters {
         path: PathBuf,
         problems: Vec<Finding>,
@@ -155,7 +174,6 @@ impl Gateway {
         let outcome = ReloadOutcome {
             trigger,
             at_ms: now_ms(),
-            ok: error.is_none(),
             error,
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         };

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::config::App;
 use crate::config::{Config, ConfigSource, Finding};
 use crate::deliver::Destination;
-use crate::filter::{FilterChain, FilterContext, FilterRuntime, FilterSpec};
+use crate::filter::{FilterChain, FilterRuntime, FilterSpec};
 use crate::queue::{QueueId, WebhookKey};
 use crate::route::{AppPlan, WebhookRoute};
 
@@ -18,6 +19,13 @@ use crate::route::{AppPlan, WebhookRoute};
 pub struct AppEntry {
     pub plan: Arc<AppPlan>,
     pub queues: Vec<QueueId>,
+}
+
+impl AppEntry {
+    /// The app as configured.
+    pub fn app(&self) -> &App {
+        &self.plan.app
+    }
 }
 
 /// The gateway's whole routing state at one moment.
@@ -57,7 +65,7 @@ impl Snapshot {
                     plan: Arc::new(plan),
                     queues: ids,
                 };
-                (entry.plan.app.key.clone(), entry)
+                (entry.app().key.clone(), entry)
             })
             .collect();
         Self {
@@ -79,7 +87,7 @@ impl Snapshot {
     pub fn destinations(&self) -> Vec<(WebhookKey, QueueId, Destination)> {
         self.apps()
             .flat_map(|entry| {
-                let app = &entry.plan.app;
+                let app = entry.app();
                 entry
                     .plan
                     .webhooks
@@ -127,15 +135,7 @@ pub fn compile_plans(
                 .filter_map(|(i, spec)| load(format!("apps[{a}].webhooks[{w}].filters[{i}]"), spec))
                 .collect();
             let chain = FilterChain::new(app_filters.iter().cloned().chain(own).collect());
-            webhooks.push(WebhookRoute {
-                context: FilterContext {
-                    app_id: app.id.clone(),
-                    webhook_id: webhook.id.clone(),
-                    webhook_target: webhook.target.describe(),
-                },
-                webhook: webhook.clone(),
-                chain,
-            });
+            webhooks.push(WebhookRoute::new(&app.id, webhook, chain));
         }
         plans.push(AppPlan {
             app: app.clone(),

@@ -17,8 +17,12 @@ pub fn jobs_of(
     let now = now_ms();
     let mut jobs = Vec::new();
     let mut dead_letters = Vec::new();
-    for Routed { webhook, outcome } in routed {
-        let route = &entry.plan.webhooks[webhook];
+    for Routed {
+        webhook_index,
+        outcome,
+    } in routed
+    {
+        let route = &entry.plan.webhooks[webhook_index];
         add(&metrics.filter_failures, outcome.failures.len() as u64);
         if !outcome.dead_lettered.is_empty() {
             add(
@@ -32,7 +36,7 @@ pub fn jobs_of(
                 .collect::<Vec<_>>()
                 .join("; ");
             tracing::warn!(
-                app = %entry.plan.app.id,
+                app = %entry.app().id,
                 webhook = %route.webhook.id,
                 events = outcome.dead_lettered.len(),
                 error = %detail,
@@ -49,12 +53,12 @@ pub fn jobs_of(
             });
         }
         let lanes = route.webhook.lanes;
-        let max_events = entry.plan.app.batching.max_events;
+        let max_events = entry.app().batching.max_events;
         for (lane, events) in by_lane(outcome.delivered, lanes) {
             for chunk in events.chunks(max_events) {
                 jobs.push(NewJob {
                     lane: LaneId {
-                        queue: entry.queues[webhook],
+                        queue: entry.queues[webhook_index],
                         lane,
                     },
                     job: Job {

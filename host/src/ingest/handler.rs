@@ -117,11 +117,11 @@ async fn accept(
 
 /// Routes a batch on the app's plan; filters run on a blocking thread (a call may run up to
 /// its deadline), the rest inline.
-async fn route(app: &AppEntry, events: Vec<Event>) -> Result<Vec<Routed>, IngestError> {
-    if !app.plan.has_filters() {
-        return Ok(app.plan.route(&events));
+async fn route(entry: &AppEntry, events: Vec<Event>) -> Result<Vec<Routed>, IngestError> {
+    if !entry.plan.has_filters() {
+        return Ok(entry.plan.route(&events));
     }
-    let plan = app.plan.clone();
+    let plan = entry.plan.clone();
     tokio::task::spawn_blocking(move || plan.route(&events))
         .await
         .map_err(|e| IngestError::Routing(e.to_string()))

@@ -28,12 +28,25 @@ pub struct WebhookRoute {
 /// The events routed to one webhook, as its filter chain left them.
 #[derive(Debug)]
 pub struct Routed {
-    /// Index of the webhook in [`AppPlan::webhooks`].
-    pub webhook: usize,
+    /// Where the webhook is in [`AppPlan::webhooks`].
+    pub webhook_index: usize,
     pub outcome: ChainOutcome,
 }
 
 impl WebhookRoute {
+    /// The route of `webhook` of app `app_id`, through `chain`.
+    pub fn new(app_id: &str, webhook: &Webhook, chain: FilterChain) -> Self {
+        Self {
+            context: FilterContext {
+                app_id: app_id.to_owned(),
+                webhook_id: webhook.id.clone(),
+                webhook_target: webhook.target.describe(),
+            },
+            webhook: webhook.clone(),
+            chain,
+        }
+    }
+
     /// The webhook's name across reloads.
     pub fn key(&self) -> WebhookKey {
         WebhookKey::new(&self.context.app_id, &self.webhook.id)
@@ -71,7 +84,7 @@ impl AppPlan {
                 }
                 let outcome = route.chain.apply(&route.context, selected);
                 Some(Routed {
-                    webhook: index,
+                    webhook_index: index,
                     outcome,
                 })
             })
@@ -97,15 +110,7 @@ mod tests {
         let webhooks = app
             .webhooks
             .iter()
-            .map(|webhook| WebhookRoute {
-                context: FilterContext {
-                    app_id: app.id.clone(),
-                    webhook_id: webhook.id.clone(),
-                    webhook_target: webhook.target.describe(),
-                },
-                webhook: webhook.clone(),
-                chain: FilterChain::default(),
-            })
+            .map(|webhook| WebhookRoute::new(&app.id, webhook, FilterChain::default()))
             .collect();
         AppPlan { app, webhooks }
     }
@@ -120,7 +125,7 @@ mod tests {
             .into_iter()
             .map(|r| {
                 (
-                    r.webhook,
+                    r.webhook_index,
                     r.outcome
                         .delivered
                         .iter()

@@ -11,73 +11,7 @@ use serde_json::{Map, Value, json};
 use super::super::note::Report;
 use super::webhook::read_webhook;
 use crate::config;
-
-/// soketi's app settings (every spelling its `App` class reads). They concern its websocket
-/// server, so they stay in soketi's config and are not carried into the gateway's.
-const SETTINGS: [[&str; 3]; 14] = [
-    ["maxConnections", "MaxConnections", "max_connections"],
-    [
-        "enableClientMessages",
-        "EnableClientMessages",
-        "enable_client_messages",
-    ],
-    ["enabled", "Enabled", "enabled"],
-    [
-        "maxBackendEventsPerSecond",
-        "MaxBackendEventsPerSecond",
-        "max_backend_events_per_sec",
-    ],
-    [
-        "maxClientEventsPerSecond",
-        "MaxClientEventsPerSecond",
-        "max_client_events_per_sec",
-    ],
-    [
-        "maxReadRequestsPerSecond",
-        "MaxReadRequestsPerSecond",
-        "max_read_req_per_sec",
-    ],
-    [
-        "maxPresenceMembersPerChannel",
-        "MaxPresenceMembersPerChannel",
-        "max_presence_members_per_channel",
-    ],
-    [
-        "maxPresenceMemberSizeInKb",
-        "MaxPresenceMemberSizeInKb",
-        "max_presence_member_size_in_kb",
-    ],
-    [
-        "maxChannelNameLength",
-        "MaxChannelNameLength",
-        "max_channel_name_length",
-    ],
-    [
-        "maxEventChannelsAtOnce",
-        "MaxEventChannelsAtOnce",
-        "max_event_channels_at_once",
-    ],
-    [
-        "maxEventNameLength",
-        "MaxEventNameLength",
-        "max_event_name_length",
-    ],
-    [
-        "maxEventPayloadInKb",
-        "MaxEventPayloadInKb",
-        "max_event_payload_in_kb",
-    ],
-    [
-        "maxEventBatchSize",
-        "MaxEventBatchSize",
-        "max_event_batch_size",
-    ],
-    [
-        "enableUserAuthentication",
-        "EnableUserAuthentication",
-        "enable_user_authentication",
-    ],
-];
+use crate::config::SOKETI_APP_SETTINGS;
 
 /// The fields that move to the gateway, each with its spellings and soketi's default.
 const ID: (&[&str], &str) = (&["id", "AppId"], "app-id");
@@ -159,7 +93,7 @@ fn read_app(
     batching: Option<Duration>,
     report: &mut Report,
 ) -> Option<Value> {
-    let known: HashSet<&str> = SETTINGS
+    let known: HashSet<&str> = SOKETI_APP_SETTINGS
         .iter()
         .flatten()
         .chain(ID.0)
@@ -169,11 +103,12 @@ fn read_app(
         .copied()
         .collect();
     // Hints name the main spelling of each field: the others differ only in case.
-    let main =
-        SETTINGS
-            .iter()
-            .map(|row| row[0])
-            .chain([ID.0[0], KEY.0[0], SECRET.0[0], WEBHOOKS[0]]);
+    let main = SOKETI_APP_SETTINGS.iter().map(|row| row[0]).chain([
+        ID.0[0],
+        KEY.0[0],
+        SECRET.0[0],
+        WEBHOOKS[0],
+    ]);
     let main: Vec<&str> = main.collect();
     for key in source.keys().filter(|k| !known.contains(k.as_str())) {
         let hint = config::nearest(key, main.iter().copied())

@@ -72,16 +72,8 @@ pub enum ImportError {
     GatewayUrl(Url),
     #[error("no apps to import: {0}")]
     NoApps(String),
-    #[error("the imported config does not validate:\n{}", list(.0))]
+    #[error("the imported config does not validate:\n{}", Finding::bullets(.0))]
     Invalid(Vec<Finding>),
-}
-
-fn list(problems: &[Finding]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("  - {p}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Imports soketi's apps and webhooks; see the module docs.
