@@ -60,7 +60,7 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
                     })
                 })
                 .collect();
-            json!({ "id": plan.app.id, "webhooks": webhooks })
+            json!({ "id": entry.app().id, "webhooks": webhooks })
         })
         .collect();
     apps.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));

@@ -86,16 +86,17 @@ async fn accept(
     let key = header_str(headers, "x-pusher-key").ok_or(IngestError::MissingKey)?;
     // One snapshot for the whole request: the app found is the app whose routes are used.
     let snapshot = gateway.snapshot();
-    let app = snapshot.app_by_key(key).ok_or(IngestError::UnknownKey)?;
+    let entry = snapshot.app_by_key(key).ok_or(IngestError::UnknownKey)?;
+    let app = entry.app();
     let given = header_str(headers, "x-pusher-signature").ok_or(IngestError::BadSignature)?;
-    if !signature::verify(app.plan.app.secret.expose(), &body, given) {
+    if !signature::verify(app.secret.expose(), &body, given) {
         return Err(IngestError::BadSignature);
     }
     let events = parse_batch(&body)?;
     let accepted = events.len();
-    let routed = route(app, events).await?;
-    let (jobs, dead_letters) = jobs_of(app, routed, gateway.metrics());
-    let dedupe = (app.plan.app.dedupe_window).map(|w| DedupeKey::new(&app.plan.app.id, &body, w));
+    let routed = route(entry, events).await?;
+    let (jobs, dead_letters) = jobs_of(entry, routed, gateway.metrics());
+    let dedupe = (app.dedupe_window).map(|w| DedupeKey::new(&app.id, &body, w));
     if jobs.is_empty() && dead_letters.is_empty() && dedupe.is_none() {
         // No webhook wants any of it: nothing to keep.
         return Ok(Accepted {
