@@ -6,7 +6,7 @@
 
 mod check;
 mod dlq;
-mod filter_cmd;
+mod filter;
 mod import;
 mod run;
 mod send;
@@ -45,7 +45,7 @@ pub enum Command {
     Dlq(dlq::DlqArgs),
     /// Test and scaffold WebAssembly filters (`filter test`, `filter new`).
     #[command(subcommand)]
-    Filter(filter_cmd::FilterCommand),
+    Filter(filter::FilterCommand),
     /// Move an existing setup onto Switchyard (`import soketi FILE`).
     #[command(subcommand)]
     Import(import::ImportCommand),
@@ -91,7 +91,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::check(&args.config),
         Command::Send(args) => send::send(args),
         Command::Dlq(args) => dlq::run(args),
-        Command::Filter(command) => filter_cmd::run(command),
+        Command::Filter(command) => filter::run(command),
         Command::Import(command) => import::run(command),
     }
 }
