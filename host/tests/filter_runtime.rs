@@ -475,17 +475,38 @@ fn concurrent_calls_share_a_bounded_pool() {
             json!({"users": ["1"]}),
         ))
         .unwrap();
+    let most = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| {
-                for _ in 0..50 {
-                    let verdicts =
-                        decide(&vip, &ctx("w"), vec![member_added("1"), member_added("2")])
-                            .unwrap();
-                    assert_eq!(verdicts, [Verdict::Keep, Verdict::Drop]);
-                }
-            });
+        // Watches how many instances exist while four threads call at once.
+        scope.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                most.fetch_max(vip.instances(), std::sync::atomic::Ordering::Relaxed);
+                std::thread::yield_now();
+            }
+        });
+        let callers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    for _ in 0..50 {
+                        let verdicts =
+                            decide(&vip, &ctx("w"), vec![member_added("1"), member_added("2")])
+                                .unwrap();
+                        assert_eq!(verdicts, [Verdict::Keep, Verdict::Drop]);
+                    }
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.join().unwrap();
         }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
     });
     assert_eq!(vip.failures(), 0);
+    let most = most.into_inner();
+    assert!(
+        (1..=2).contains(&most),
+        "four concurrent callers made {most} instances; the bound is 2"
+    );
+    assert!(vip.instances() <= 2);
 }

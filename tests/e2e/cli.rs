@@ -1,8 +1,6 @@
 //! The command line: `check` reports every problem, `run` refuses a broken config, `send`
 //! posts a signed webhook the gateway accepts.
 
-use std::time::Duration;
-
 use crate::support::{Gateway, KEY, SECRET, Sink, one_app_config, repo_root, run_cli};
 
 #[test]
@@ -110,7 +108,7 @@ fn send_posts_a_signed_webhook_the_gateway_delivers() {
     assert_eq!(event["data"], "{\"typing\":true}");
     assert_eq!(event["user_id"], "7");
     assert_eq!(got[0].js_signature_ok, Some(true));
-    sink.assert_quiet(Duration::from_millis(200));
+    sink.assert_nothing_more(&gateway);
 
     let (code, out) = run_cli(&[
         "send",

@@ -1,8 +1,6 @@
 //! Routing and delivery over HTTP: each webhook gets only its events, signed over the exact
 //! bytes, in a form JavaScript receivers and Pusher's SDKs accept.
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use crate::support::{
@@ -53,7 +51,7 @@ headers = {{ "X-Tenant" = "acme", "User-Agent" = "custom-agent" }}
     assert!(answer.contains("\"accepted\":7"), "{answer}");
 
     let mut got = sink.expect(3);
-    sink.assert_quiet(Duration::from_millis(500));
+    sink.assert_nothing_more(&gateway);
     got.sort_by(|a, b| a.path.cmp(&b.path));
     let [clients, members, rooms] = got.try_into().unwrap();
 
@@ -264,7 +262,7 @@ event_types = ["channel_occupied"]
         );
     }
     let got = sink.expect(3);
-    sink.assert_quiet(Duration::from_millis(1000));
+    sink.assert_nothing_more(&gateway);
     let one: Vec<_> = got.iter().filter(|r| r.path == "/one").collect();
     let mut two: Vec<_> = got
         .iter()

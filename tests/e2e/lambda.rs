@@ -193,7 +193,7 @@ fn each_lambda_webhook_gets_only_its_events_and_the_handlers_signature_check_pas
             "cache miss on cache-feed"
         ]
     );
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    gateway.wait_until_delivered();
     assert_eq!(
         emulator.records().len(),
         3,
@@ -244,15 +244,17 @@ fn async_true_is_an_event_invocation_and_async_false_waits_for_the_handler() {
         "\"status\":202",
     ]);
     assert!(event.contains("fire-and-forget"), "{event}");
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let early: Vec<_> = gateway
-        .logs()
-        .into_iter()
-        .filter(|l| l.contains("RequestResponse"))
-        .collect();
-    assert!(
-        early.is_empty(),
-        "a RequestResponse call returned before its handler finished: {early:?}"
+    // Sent at the same moment, the Event delivery is done while the RequestResponse one, its
+    // handler held, still waits.
+    gateway.wait_for_metric(
+        r#"switchyard_deliveries_total{app="app-1",webhook="fire-and-forget"}"#,
+        1.0,
+    );
+    let waiting = r#"switchyard_queue_events{app="app-1",webhook="wait-for-it"}"#;
+    assert_eq!(
+        gateway.metric(waiting),
+        Some(1.0),
+        "a RequestResponse call returned before its handler finished"
     );
 
     emulator.open_gate();

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::support::{
     Gateway, KEY, SECRET, Sink, batch, file_hash, module_hash, one_app_config, post_signed,
-    reload_soak, replace_file, stamp_module, with_free_admin_port,
+    reload_soak, replace_file, stamp_module, with_free_admin_port, write_atomically,
 };
 
 /// One app with one webhook to `url`; the admin listener on a free port (the tests read the
@@ -111,10 +111,11 @@ fn a_delete_then_create_takes_effect() {
 
 #[test]
 fn a_broken_config_is_refused_and_the_last_good_one_keeps_serving() {
+    // Written whole each time (an in-place write can be seen empty, itself a refused config).
     let sink = Sink::start(SECRET, KEY);
     let (gateway, v1) = start(&sink);
     let broken = v1.replace("channel_occupied", "channel_ocupied");
-    std::fs::write(config_file(&gateway), &broken).unwrap();
+    write_atomically(&config_file(&gateway), &broken);
     let status = gateway.wait_for_status("the refused reload", |s| s["reload"]["failed"] == 1);
     let error = status["reload"]["last"]["error"].as_str().unwrap();
     assert!(
@@ -133,13 +134,13 @@ fn a_broken_config_is_refused_and_the_last_good_one_keeps_serving() {
     assert_serves(&gateway, &sink, &v1, "/v1");
 
     // Not even TOML: same.
-    std::fs::write(config_file(&gateway), "[[apps]\nid = ").unwrap();
+    write_atomically(&config_file(&gateway), "[[apps]\nid = ");
     gateway.wait_for_status("the second refused reload", |s| s["reload"]["failed"] == 2);
     assert_serves(&gateway, &sink, &v1, "/v1");
 
     // The next good write is picked up normally.
     let v2 = config(&sink.url("/v2"));
-    std::fs::write(config_file(&gateway), &v2).unwrap();
+    write_atomically(&config_file(&gateway), &v2);
     assert_serves(&gateway, &sink, &v2, "/v2");
     let metrics = reqwest::blocking::get(gateway.url("/metrics"))
         .unwrap()

@@ -76,7 +76,10 @@ struct Batch {
 }
 
 pub async fn main(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(args.lanes > 0 && args.max_per_delivery > 0, "lanes and max_per_delivery must be positive");
+    anyhow::ensure!(
+        args.lanes > 0 && args.max_per_delivery > 0,
+        "lanes and max_per_delivery must be positive"
+    );
     let lanes: Arc<Vec<Lane>> = Arc::new((0..args.lanes).map(|_| Lane::default()).collect());
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -90,7 +93,11 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
     let client = reqwest::Client::builder().tcp_nodelay(true).build()?;
     for lane in 0..args.lanes {
         let (lanes, client, to) = (lanes.clone(), client.clone(), args.to.clone());
-        let (key, secret, max) = (args.key.clone(), args.secret.clone().into_bytes(), args.max_per_delivery);
+        let (key, secret, max) = (
+            args.key.clone(),
+            args.secret.clone().into_bytes(),
+            args.max_per_delivery,
+        );
         tokio::spawn(async move { deliver_loop(&lanes[lane], client, to, key, secret, max).await });
     }
 
@@ -128,7 +135,10 @@ async fn ingest(
             return (StatusCode::BAD_REQUEST, "event without channel".into());
         };
         let lane = (fnv1a(channel.as_bytes()) % d.lanes as u64) as usize;
-        events.push((lane, Bytes::from(serde_json::to_vec(event).expect("a Value serializes"))));
+        events.push((
+            lane,
+            Bytes::from(serde_json::to_vec(event).expect("a Value serializes")),
+        ));
     }
     let accepted = events.len();
     let (done, synced) = oneshot::channel();

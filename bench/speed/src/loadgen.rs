@@ -116,7 +116,10 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
         .map(|(k, s)| (k, s.into_bytes()))
         .collect();
     anyhow::ensure!(!apps.is_empty(), "--apps is empty");
-    anyhow::ensure!(args.events_per_request > 0 && args.connections > 0, "nothing to send");
+    anyhow::ensure!(
+        args.events_per_request > 0 && args.connections > 0,
+        "nothing to send"
+    );
     let start = Instant::now();
     let warm_at = start + Duration::from_secs_f64(args.warmup);
     let shared = Arc::new(Shared {
@@ -226,9 +229,7 @@ async fn worker(s: Arc<Shared>) -> Tally {
         if due < s.warm_at {
             continue;
         }
-        let _ = tally
-            .latency
-            .record((done - due).as_micros().max(1) as u64);
+        let _ = tally.latency.record((done - due).as_micros().max(1) as u64);
         match answer {
             Ok((200, _)) => tally.requests_ok += 1,
             Ok((503, true)) => tally.retry_after += 1,
@@ -320,7 +321,12 @@ fn push_event(out: &mut String, seq: u64, sent_us: u64, channels: u64) {
     out.push('"');
     match name {
         "client_event" => {
-            let _ = write!(out, r#","event":"client-typing","socket_id":"{}.{}""#, 1000 + user, seq % 100_000);
+            let _ = write!(
+                out,
+                r#","event":"client-typing","socket_id":"{}.{}""#,
+                1000 + user,
+                seq % 100_000
+            );
             if channel_index < presence {
                 let _ = write!(out, r#","user_id":"user-{user}""#);
             }
@@ -392,7 +398,8 @@ mod tests {
         let events = v["events"].as_array().unwrap();
         assert_eq!(events.len(), 20);
         for (i, e) in events.iter().enumerate() {
-            let data: serde_json::Value = serde_json::from_str(e["data"].as_str().unwrap()).unwrap();
+            let data: serde_json::Value =
+                serde_json::from_str(e["data"].as_str().unwrap()).unwrap();
             assert_eq!(data["seq"], 10 + i as u64);
             assert_eq!(data["sent_us"], 123);
             let (name, channel) = (e["name"].as_str().unwrap(), e["channel"].as_str().unwrap());
@@ -407,7 +414,13 @@ mod tests {
     #[test]
     fn the_mix_has_every_kind() {
         let body = String::from_utf8(batch_body(0, 2000, 1, 1000)).unwrap();
-        for name in ["client_event", "member_added", "member_removed", "channel_occupied", "channel_vacated"] {
+        for name in [
+            "client_event",
+            "member_added",
+            "member_removed",
+            "channel_occupied",
+            "channel_vacated",
+        ] {
             assert!(body.contains(name), "{name}");
         }
         for prefix in ["presence-room-", "private-user-", "\"chat-"] {

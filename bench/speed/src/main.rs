@@ -15,7 +15,10 @@ mod sink;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "speed", about = "End-to-end speed benchmark of the Switchyard gateway")]
+#[command(
+    name = "speed",
+    about = "End-to-end speed benchmark of the Switchyard gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

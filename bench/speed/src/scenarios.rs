@@ -17,7 +17,10 @@ pub enum System {
     /// The load generator straight to the sink: the floor of the latency measurement.
     Direct,
     Forwarder,
-    DurableRef { fsync: bool, per_delivery: usize },
+    DurableRef {
+        fsync: bool,
+        per_delivery: usize,
+    },
     Gateway(Shape),
 }
 
@@ -77,8 +80,15 @@ const fn closed(
 /// Every scenario, in the order they run (references first: ratios need them).
 pub fn all() -> Vec<Scenario> {
     use System::*;
-    let durable = |fsync, per_delivery| DurableRef { fsync, per_delivery };
-    let simple = |one| Gateway(Shape::Simple { one_event_per_delivery: one });
+    let durable = |fsync, per_delivery| DurableRef {
+        fsync,
+        per_delivery,
+    };
+    let simple = |one| {
+        Gateway(Shape::Simple {
+            one_event_per_delivery: one,
+        })
+    };
     let realistic = |wasm| Gateway(Shape::Realistic { wasm });
     let (f1, f20) = (Some("forwarder-1"), Some("forwarder-20"));
     let open = |id, label, system, of_max, connections| Scenario {
@@ -93,23 +103,151 @@ pub fn all() -> Vec<Scenario> {
         vs_durable: None,
     };
     vec![
-        closed("forwarder-1", "baseline", "forwarder, 1 ev/req", Forwarder, 1, 32, (None, None)),
-        closed("forwarder-20", "baseline", "forwarder, 20 ev/req", Forwarder, 20, 32, (None, None)),
-        closed("durable-1", "durable", "durable-ref fsync on, 1 ev/req", durable(true, 100), 1, 32, (f1, None)),
-        closed("durable-nofsync-1", "durable", "durable-ref fsync off, 1 ev/req", durable(false, 100), 1, 32, (f1, Some("durable-1"))),
-        closed("durable-20", "durable", "durable-ref fsync on, 20 ev/req", durable(true, 100), 20, 32, (f20, None)),
-        closed("durable-c128", "durable", "durable-ref fsync on, 128 conns", durable(true, 100), 1, 128, (f1, Some("durable-1"))),
-        closed("durable-per-event", "durable", "durable-ref fsync on, 1 ev/delivery", durable(true, 1), 1, 32, (f1, Some("durable-1"))),
-        closed("gateway-1", "simple", "gateway simple, 1 ev/req", simple(false), 1, 32, (f1, Some("durable-1"))),
-        closed("gateway-20", "simple", "gateway simple, 20 ev/req", simple(false), 20, 32, (f20, Some("durable-20"))),
-        closed("gateway-per-event", "simple", "gateway simple, max_events = 1", simple(true), 1, 32, (f1, Some("durable-per-event"))),
-        closed("gateway-c128", "simple", "gateway simple, 128 conns", simple(false), 1, 128, (f1, Some("durable-c128"))),
-        closed("realistic-wasm", "realistic", "gateway realistic, wasm filters", realistic(true), 1, 32, (f1, Some("durable-1"))),
-        closed("realistic-nowasm", "realistic", "gateway realistic, no wasm filters", realistic(false), 1, 32, (f1, Some("durable-1"))),
-        open("latency-direct", "loadgen → sink, 50 % of max", Direct, 0.5, 128),
-        open("latency-forwarder", "forwarder, 50 % of max", Forwarder, 0.5, 128),
-        open("latency-gateway", "gateway simple, 50 % of max", simple(false), 0.5, 128),
-        open("overload", "gateway simple, 2× max", simple(false), 2.0, 512),
+        closed(
+            "forwarder-1",
+            "baseline",
+            "forwarder, 1 ev/req",
+            Forwarder,
+            1,
+            32,
+            (None, None),
+        ),
+        closed(
+            "forwarder-20",
+            "baseline",
+            "forwarder, 20 ev/req",
+            Forwarder,
+            20,
+            32,
+            (None, None),
+        ),
+        closed(
+            "durable-1",
+            "durable",
+            "durable-ref fsync on, 1 ev/req",
+            durable(true, 100),
+            1,
+            32,
+            (f1, None),
+        ),
+        closed(
+            "durable-nofsync-1",
+            "durable",
+            "durable-ref fsync off, 1 ev/req",
+            durable(false, 100),
+            1,
+            32,
+            (f1, Some("durable-1")),
+        ),
+        closed(
+            "durable-20",
+            "durable",
+            "durable-ref fsync on, 20 ev/req",
+            durable(true, 100),
+            20,
+            32,
+            (f20, None),
+        ),
+        closed(
+            "durable-c128",
+            "durable",
+            "durable-ref fsync on, 128 conns",
+            durable(true, 100),
+            1,
+            128,
+            (f1, Some("durable-1")),
+        ),
+        closed(
+            "durable-per-event",
+            "durable",
+            "durable-ref fsync on, 1 ev/delivery",
+            durable(true, 1),
+            1,
+            32,
+            (f1, Some("durable-1")),
+        ),
+        closed(
+            "gateway-1",
+            "simple",
+            "gateway simple, 1 ev/req",
+            simple(false),
+            1,
+            32,
+            (f1, Some("durable-1")),
+        ),
+        closed(
+            "gateway-20",
+            "simple",
+            "gateway simple, 20 ev/req",
+            simple(false),
+            20,
+            32,
+            (f20, Some("durable-20")),
+        ),
+        closed(
+            "gateway-per-event",
+            "simple",
+            "gateway simple, max_events = 1",
+            simple(true),
+            1,
+            32,
+            (f1, Some("durable-per-event")),
+        ),
+        closed(
+            "gateway-c128",
+            "simple",
+            "gateway simple, 128 conns",
+            simple(false),
+            1,
+            128,
+            (f1, Some("durable-c128")),
+        ),
+        closed(
+            "realistic-wasm",
+            "realistic",
+            "gateway realistic, wasm filters",
+            realistic(true),
+            1,
+            32,
+            (f1, Some("durable-1")),
+        ),
+        closed(
+            "realistic-nowasm",
+            "realistic",
+            "gateway realistic, no wasm filters",
+            realistic(false),
+            1,
+            32,
+            (f1, Some("durable-1")),
+        ),
+        open(
+            "latency-direct",
+            "loadgen → sink, 50 % of max",
+            Direct,
+            0.5,
+            128,
+        ),
+        open(
+            "latency-forwarder",
+            "forwarder, 50 % of max",
+            Forwarder,
+            0.5,
+            128,
+        ),
+        open(
+            "latency-gateway",
+            "gateway simple, 50 % of max",
+            simple(false),
+            0.5,
+            128,
+        ),
+        open(
+            "overload",
+            "gateway simple, 2× max",
+            simple(false),
+            2.0,
+            512,
+        ),
     ]
 }
 
@@ -128,7 +266,9 @@ pub fn select(selection: &[String]) -> anyhow::Result<Vec<Scenario>> {
         );
     }
     let wanted = |s: &Scenario| selection.iter().any(|n| n == s.id || n == s.group);
-    let needs_max = all.iter().any(|s| wanted(s) && matches!(s.load, Load::Open { .. }));
+    let needs_max = all
+        .iter()
+        .any(|s| wanted(s) && matches!(s.load, Load::Open { .. }));
     Ok(all
         .into_iter()
         .filter(|s| wanted(s) || (needs_max && s.id == "gateway-1"))
@@ -143,11 +283,15 @@ pub fn gateway_config(shape: Shape, port: u16, dir: &Path, sink_port: u16, filte
         "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[queue]\ndir = {:?}\n",
         queue_dir.display().to_string()
     );
-    let sink = |app: &str, webhook: &str| format!("http://127.0.0.1:{sink_port}/hook/{app}/{webhook}");
+    let sink =
+        |app: &str, webhook: &str| format!("http://127.0.0.1:{sink_port}/hook/{app}/{webhook}");
     match shape {
-        Shape::Simple { one_event_per_delivery } => {
+        Shape::Simple {
+            one_event_per_delivery,
+        } => {
             let (key, secret) = APPS[0];
-            config += &format!("\n[[apps]]\nid = \"app-1\"\nkey = \"{key}\"\nsecret = \"{secret}\"\n");
+            config +=
+                &format!("\n[[apps]]\nid = \"app-1\"\nkey = \"{key}\"\nsecret = \"{secret}\"\n");
             if one_event_per_delivery {
                 config += "batching = { max_events = 1 }\n";
             }
@@ -162,20 +306,31 @@ pub fn gateway_config(shape: Shape, port: u16, dir: &Path, sink_port: u16, filte
             // channel-router keeps what the prefix filter already let through: with or
             // without the wasm filters, the same events are delivered.
             let webhooks = [
-                ("presence", r#"["member_added", "member_removed", "client_event"]"#, Some("presence-")),
+                (
+                    "presence",
+                    r#"["member_added", "member_removed", "client_event"]"#,
+                    Some("presence-"),
+                ),
                 ("private", r#"["client_event"]"#, Some("private-")),
-                ("lifecycle", r#"["channel_occupied", "channel_vacated"]"#, None),
+                (
+                    "lifecycle",
+                    r#"["channel_occupied", "channel_vacated"]"#,
+                    None,
+                ),
             ];
             for (n, (key, secret)) in APPS.iter().enumerate() {
                 let app = format!("app-{}", n + 1);
-                config += &format!("\n[[apps]]\nid = \"{app}\"\nkey = \"{key}\"\nsecret = \"{secret}\"\n");
+                config += &format!(
+                    "\n[[apps]]\nid = \"{app}\"\nkey = \"{key}\"\nsecret = \"{secret}\"\n"
+                );
                 for (id, types, prefix) in webhooks {
                     config += &format!(
                         "\n[[apps.webhooks]]\nid = \"{id}\"\nurl = \"{}\"\nevent_types = {types}\n",
                         sink(&app, id)
                     );
                     if let Some(prefix) = prefix {
-                        config += &format!("filter = {{ channel_name_starts_with = \"{prefix}\" }}\n");
+                        config +=
+                            &format!("filter = {{ channel_name_starts_with = \"{prefix}\" }}\n");
                     }
                     if wasm {
                         let channels = prefix.map_or("*".to_owned(), |p| format!("{p}*"));
@@ -222,10 +377,22 @@ mod tests {
 
     #[test]
     fn realistic_config_has_nine_webhooks() {
-        let c = gateway_config(Shape::Realistic { wasm: true }, 1, Path::new("/tmp/x"), 2, "r.wasm");
+        let c = gateway_config(
+            Shape::Realistic { wasm: true },
+            1,
+            Path::new("/tmp/x"),
+            2,
+            "r.wasm",
+        );
         assert_eq!(c.matches("[[apps.webhooks]]").count(), 9);
         assert_eq!(c.matches("module = \"r.wasm\"").count(), 9);
-        let c = gateway_config(Shape::Realistic { wasm: false }, 1, Path::new("/tmp/x"), 2, "r.wasm");
+        let c = gateway_config(
+            Shape::Realistic { wasm: false },
+            1,
+            Path::new("/tmp/x"),
+            2,
+            "r.wasm",
+        );
         assert_eq!(c.matches("module").count(), 0);
     }
 }

@@ -59,7 +59,10 @@ mod tests {
     #[test]
     fn parses_secret_lists() {
         let s = parse_secrets("a=1,b=x=y").unwrap();
-        assert_eq!(s, vec![("a".into(), "1".into()), ("b".into(), "x=y".into())]);
+        assert_eq!(
+            s,
+            vec![("a".into(), "1".into()), ("b".into(), "x=y".into())]
+        );
         assert!(parse_secrets("nokey").is_err());
     }
 }

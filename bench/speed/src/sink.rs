@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
 use axum::routing::{get, post};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -134,9 +135,8 @@ async fn deliver(
         _ => false,
     };
     // Parse outside the lock; record everything under one lock per request.
-    let stamps: Option<Vec<Option<Stamp>>> = serde_json::from_slice::<Delivery>(&body)
-        .ok()
-        .map(|d| {
+    let stamps: Option<Vec<Option<Stamp>>> =
+        serde_json::from_slice::<Delivery>(&body).ok().map(|d| {
             d.events
                 .iter()
                 .map(|e| serde_json::from_str(e.data.as_deref()?).ok())
@@ -176,14 +176,18 @@ async fn deliver(
     StatusCode::OK
 }
 
-async fn stats(State(sink): State<Arc<Sink>>) -> axum::Json<SinkStats> {
-    let c = sink.counters.lock().unwrap();
-    let mut window = c.window.clone();
-    window.latency = Latency::of(&c.latency);
-    axum::Json(SinkStats {
-        window,
-        total: c.total.clone(),
-    })
+async fn stats(State(sink): State<Arc<Sink>>) -> ([(HeaderName, &'static str); 1], String) {
+    let stats = {
+        let c = sink.counters.lock().unwrap();
+        let mut window = c.window.clone();
+        window.latency = Latency::of(&c.latency);
+        SinkStats {
+            window,
+            total: c.total.clone(),
+        }
+    };
+    let json = serde_json::to_string(&stats).expect("stats serialize");
+    ([(CONTENT_TYPE, "application/json")], json)
 }
 
 async fn reset_window(State(sink): State<Arc<Sink>>) -> StatusCode {

@@ -39,6 +39,7 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
                                 "load_ms": f.load_duration().as_secs_f64() * 1000.0,
                                 "origin": format!("{:?}", f.origin()),
                                 "failures": f.failures(),
+                                "instances": f.instances(),
                             })
                         })
                         .collect();

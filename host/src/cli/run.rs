@@ -34,7 +34,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
             public: bind(listen).await?,
             admin: bind(admin_listen).await?,
         };
-        gateway::serve(gateway, listeners, started, shutdown_signal()).await?;
+        gateway::serve(gateway, listeners, started, shutdown_signal()?).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -45,14 +45,17 @@ async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListe
         .with_context(|| format!("cannot listen on {addr}"))
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler only fails outside a runtime");
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutdown requested");
+/// Completes on SIGINT (Ctrl-C) or SIGTERM. Both are taken over right away, before the
+/// gateway says it is ready, so a signal sent right after always drains.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("shutdown requested");
+    })
 }

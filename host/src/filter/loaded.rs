@@ -87,6 +87,11 @@ impl LoadedFilter {
         self.load_duration
     }
 
+    /// Instances of it now (at most `instances_per_filter`).
+    pub fn instances(&self) -> usize {
+        self.pool.instances()
+    }
+
     /// Calls that failed (trap, timeout, memory, bad output), over every load of this filter
     /// with the same module and params.
     pub fn failures(&self) -> u64 {

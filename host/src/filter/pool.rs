@@ -69,6 +69,14 @@ impl Pool {
         self.module.hash
     }
 
+    /// Instances in existence now: idle, lent out, or being created.
+    pub(crate) fn instances(&self) -> usize {
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .live
+    }
+
     /// Calls that failed (trap, timeout, memory, bad output) since the pool was created.
     pub(crate) fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)

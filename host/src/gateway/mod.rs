@@ -183,17 +183,20 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stop = CancellationToken::new();
-    let mut background = vec![
-        tokio::spawn(reload::reload_on_sighup(gateway.clone())),
-        tokio::spawn({
-            let (stop, gateway) = (stop.clone(), gateway.clone());
-            async move {
-                shutdown.await;
-                gateway.draining.store(true, Ordering::Relaxed);
-                stop.cancel();
-            }
-        }),
-    ];
+    let mut background = vec![tokio::spawn({
+        let (stop, gateway) = (stop.clone(), gateway.clone());
+        async move {
+            shutdown.await;
+            gateway.draining.store(true, Ordering::Relaxed);
+            stop.cancel();
+        }
+    })];
+    if let Some(hups) = reload::catch_sighup() {
+        background.push(tokio::spawn(reload::reload_on_sighup(
+            gateway.clone(),
+            hups,
+        )));
+    }
     if let Some((watcher, hints)) = reload::start_watching(&gateway) {
         background.push(tokio::spawn(reload::watch_files(
             gateway.clone(),

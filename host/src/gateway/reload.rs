@@ -302,15 +302,17 @@ async fn debounce(hints: &mut mpsc::Receiver<()>) {
 }
 
 /// Reloads on every SIGHUP.
-pub async fn reload_on_sighup(gateway: Arc<Gateway>) {
+/// Takes over SIGHUP now (its default would end the process), for [`reload_on_sighup`]:
+/// done before the gateway says it is ready, so a SIGHUP right after never kills it.
+pub fn catch_sighup() -> Option<tokio::signal::unix::Signal> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut hups = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot handle SIGHUP");
-            return;
-        }
-    };
+    signal(SignalKind::hangup())
+        .inspect_err(|e| tracing::error!(error = %e, "cannot handle SIGHUP"))
+        .ok()
+}
+
+/// Reloads on every SIGHUP caught by `hups`.
+pub async fn reload_on_sighup(gateway: Arc<Gateway>, mut hups: tokio::signal::unix::Signal) {
     while hups.recv().await.is_some() {
         gateway.reload(ReloadTrigger::Signal).await;
     }

@@ -55,6 +55,14 @@ pub fn file_hash(path: &Path) -> String {
     hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
 }
 
+/// Writes `text` to `to` the way deploys do: beside it, then renamed over it, so a watcher
+/// never sees it half-written.
+pub fn write_atomically(to: &Path, text: &str) {
+    let staged = to.with_extension("staged");
+    std::fs::write(&staged, text).unwrap();
+    std::fs::rename(&staged, to).unwrap();
+}
+
 /// Copies `from` over `to` the way deploys do: write beside it, then rename.
 pub fn replace_file(from: &Path, to: &Path) {
     let staged = to.with_extension("staged");

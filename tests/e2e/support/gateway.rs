@@ -22,6 +22,8 @@ pub struct Gateway {
     /// The config file it serves.
     pub config: PathBuf,
     logs: Arc<Mutex<Vec<String>>>,
+    /// Reads the process's log lines until it exits.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 /// A gateway that stopped, its directory (config, data) kept for a restart.
@@ -29,6 +31,8 @@ pub struct Stopped {
     pub status: std::process::ExitStatus,
     pub config: PathBuf,
     pub dir: tempfile::TempDir,
+    /// Every log line it wrote, to its exit.
+    pub logs: Vec<String>,
 }
 
 impl Stopped {
@@ -72,7 +76,7 @@ impl Gateway {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let sink = logs.clone();
         let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Ok(v) = serde_json::from_str::<Value>(&line)
                     && let Some(addr) = v["addr"].as_str()
@@ -100,6 +104,7 @@ impl Gateway {
             dir,
             config: path.to_owned(),
             logs,
+            reader: Some(reader),
         }
     }
 
@@ -178,28 +183,25 @@ impl Gateway {
         }
     }
 
-    /// Sends SIGTERM and waits for the process to exit.
-    pub fn stop(self) -> std::process::ExitStatus {
-        self.stop_keeping_data().status
-    }
-
     /// Sends SIGTERM, waits for the exit, and keeps the directory for [`Stopped::restart`].
-    pub fn stop_keeping_data(mut self) -> Stopped {
-        self.signal("TERM");
-        let status = self.child.0.wait().unwrap();
-        Stopped {
-            status,
-            config: self.config,
-            dir: self.dir,
-        }
+    pub fn stop_keeping_data(self) -> Stopped {
+        self.end_with("TERM")
     }
 
     /// Kills the process with SIGKILL (no shutdown at all) and keeps the directory.
-    pub fn kill_keeping_data(mut self) -> Stopped {
-        self.signal("KILL");
+    pub fn kill_keeping_data(self) -> Stopped {
+        self.end_with("KILL")
+    }
+
+    fn end_with(mut self, signal: &str) -> Stopped {
+        self.signal(signal);
         let status = self.child.0.wait().unwrap();
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
         Stopped {
             status,
+            logs: self.logs(),
             config: self.config,
             dir: self.dir,
         }
@@ -223,6 +225,27 @@ impl Gateway {
                 "{sample} stayed at {:?}, not {value}",
                 self.metric(sample)
             );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until no event waits for delivery to any webhook (each was delivered or
+    /// dead-lettered): after it, what a receiver has not got, it will not get.
+    pub fn wait_until_delivered(&self) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let text = reqwest::blocking::get(self.url("/metrics"))
+                .unwrap()
+                .text()
+                .unwrap();
+            let waiting: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with("switchyard_queue_events{") && !l.ends_with(" 0"))
+                .collect();
+            if waiting.is_empty() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "still waiting: {waiting:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -191,9 +191,11 @@ impl Sink {
         }
     }
 
-    /// Asserts nothing (more) arrives within `quiet`.
-    pub fn assert_quiet(&self, quiet: Duration) {
-        match self.rx.recv_timeout(quiet) {
+    /// Asserts nothing more arrives: once `gateway` has nothing left to deliver (a receiver
+    /// is answered only after its record is written, so one more moment covers the pipe).
+    pub fn assert_nothing_more(&self, gateway: &super::Gateway) {
+        gateway.wait_until_delivered();
+        match self.rx.recv_timeout(Duration::from_millis(100)) {
             Err(RecvTimeoutError::Timeout) => {}
             Ok(r) => panic!(
                 "unexpected request to {}: {}",

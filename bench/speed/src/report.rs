@@ -1,0 +1,445 @@
+//! The results: ratios between rows, the Markdown tables, the issue's targets, and the JSON.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::runner::{Row, Timing};
+use crate::scenarios::Scenario;
+
+#[derive(Debug, Serialize)]
+pub struct Meta {
+    pub command: String,
+    pub quick: bool,
+    pub timing: Timing,
+    pub started_at_ms: u64,
+    pub build_secs: BTreeMap<String, f64>,
+    pub measure_secs: f64,
+    pub total_secs: f64,
+    pub gateway_max_rps: Option<f64>,
+    pub git: Option<String>,
+    pub cpus: usize,
+}
+
+/// Divides the row's delivered events/s by its references', measured earlier in the same run.
+pub fn add_ratios(row: &mut Row, scenario: &Scenario, earlier: &[Row]) {
+    if row.error.is_some() {
+        return;
+    }
+    let ratio = |id: Option<&str>| {
+        let reference = earlier
+            .iter()
+            .find(|r| Some(r.id.as_str()) == id && r.error.is_none())?;
+        (reference.delivered_eps > 0.0).then(|| {
+            (
+                reference.id.clone(),
+                row.delivered_eps / reference.delivered_eps,
+            )
+        })
+    };
+    row.vs_forwarder = ratio(scenario.vs_forwarder);
+    row.vs_durable = ratio(scenario.vs_durable);
+}
+
+pub fn one_line(r: &Row) -> String {
+    format!(
+        "acked {} req/s, delivered {} ev/s, p50 {}, p99 {}{}",
+        rate(r.acked_rps),
+        rate(r.delivered_eps),
+        micros(r.latency.p50_us),
+        micros(r.latency.p99_us),
+        r.vs_forwarder
+            .as_ref()
+            .map_or(String::new(), |(_, x)| format!(", {x:.2}× forwarder")),
+    )
+}
+
+pub fn finish(rows: &[Row], meta: &Meta, json_path: &Path) -> anyhow::Result<()> {
+    let find = |id: &str| rows.iter().find(|r| r.id == id && r.error.is_none());
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+
+    line(format!(
+        "\n## Throughput (closed loop, {} s windows after {} s warm-up; ratios: delivered events/s)\n",
+        meta.timing.secs, meta.timing.warmup
+    ));
+    line("| scenario | ev/req | conns | acked req/s | delivered ev/s | × forwarder | × durable-ref | ingest→sink p50 | p99 | CPU s / 100k ev | peak RSS MiB | bad sig | non-200 / errors |".into());
+    line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|".into());
+    for r in rows.iter().filter(|r| r.offered_rps.is_none()) {
+        if let Some(error) = &r.error {
+            line(format!(
+                "| {} | failed: {} |||||||||||",
+                r.label,
+                error.replace('|', "/")
+            ));
+            continue;
+        }
+        line(format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.label,
+            r.events_per_request,
+            r.connections,
+            rate(r.acked_rps),
+            rate(r.delivered_eps),
+            times(&r.vs_forwarder),
+            times(&r.vs_durable),
+            micros(r.latency.p50_us),
+            micros(r.latency.p99_us),
+            r.cpu_secs_per_100k_events
+                .map_or("—".into(), |c| format!("{c:.2}")),
+            r.peak_rss_kib
+                .map_or("—".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
+            r.bad_signatures,
+            failures(r),
+        ));
+    }
+
+    let latency = latency_summary(rows);
+    if let (Some(gw), Some(direct)) = (find("latency-gateway"), find("latency-direct")) {
+        line(format!(
+            "\n## Latency (open loop at 50 % of the gateway's max, {} req/s, 1 ev/req)\n",
+            rate(gw.offered_rps.unwrap_or(0.0))
+        ));
+        line("| path | ingest→sink p50 | p99 | p99.9 | ack p99 | added p99 (vs loadgen → sink) | delivered ev/s |".into());
+        line("|---|---:|---:|---:|---:|---:|---:|".into());
+        for id in ["latency-direct", "latency-forwarder", "latency-gateway"] {
+            let Some(r) = find(id) else { continue };
+            line(format!(
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                r.label,
+                micros(r.latency.p50_us),
+                micros(r.latency.p99_us),
+                micros(r.latency.p999_us),
+                micros(r.ack_latency.p99_us),
+                signed_micros(r.latency.p99_us as i64 - direct.latency.p99_us as i64),
+                rate(r.delivered_eps),
+            ));
+        }
+    }
+
+    if let Some(r) = find("overload")
+        && let Some(o) = &r.overload
+    {
+        line(format!(
+            "\n## Overload (open loop at 2× max = {} req/s for {} s, up to {} connections)\n",
+            rate(o.rate_rps),
+            meta.timing.overload_secs,
+            r.connections
+        ));
+        line("| acked req/s | ack p50 | ack p99 | 503 + Retry-After | other non-200 / errors | RSS MiB before / end of load / peak / after drain | drain | acked events | lost | delivered unacked | duplicates |".into());
+        line("|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|".into());
+        let mib = |k: Option<u64>| k.map_or("—".into(), |k| format!("{:.0}", k as f64 / 1024.0));
+        line(format!(
+            "| {} | {} | {} | {} | {} | {} / {} / {} / {} | {:.1} s{} | {} | {} | {} | {} |",
+            rate(r.acked_rps),
+            micros(r.ack_latency.p50_us),
+            micros(r.ack_latency.p99_us),
+            r.status_503_retry_after,
+            failures(r),
+            mib(o.rss_before_kib),
+            mib(o.rss_end_of_load_kib),
+            mib(r.peak_rss_kib),
+            mib(o.rss_after_drain_kib),
+            o.drain_secs,
+            if o.drained { "" } else { " (not drained)" },
+            o.acked_events,
+            o.lost,
+            o.delivered_unacked,
+            r.duplicates,
+        ));
+    }
+
+    let filters_ratio = match (find("realistic-wasm"), find("realistic-nowasm")) {
+        (Some(w), Some(n)) if n.delivered_eps > 0.0 => Some(w.delivered_eps / n.delivered_eps),
+        _ => None,
+    };
+    if let Some(x) = filters_ratio {
+        line(format!(
+            "\nRealistic config with / without the wasm filters: {x:.2}× delivered events/s."
+        ));
+    }
+
+    let gateway_logs: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let g = r.gateway.as_ref()?;
+            (g.log_warnings + g.log_errors > 0).then(|| {
+                format!(
+                    "{}: {} warnings, {} errors ({})",
+                    r.id,
+                    g.log_warnings,
+                    g.log_errors,
+                    g.log_sample.join("; ")
+                )
+            })
+        })
+        .collect();
+    if !gateway_logs.is_empty() {
+        line("\nGateway log (warn and above):".into());
+        for l in &gateway_logs {
+            line(format!("- {l}"));
+        }
+    }
+
+    let targets = targets(rows, filters_ratio, &latency);
+    line("\n## Issue 10's targets (same run)\n".into());
+    line("| target | measured | met |".into());
+    line("|---|---|---|".into());
+    for t in &targets {
+        let met = match t.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "—",
+        };
+        line(format!("| {} | {} | {} |", t.target, t.measured, met));
+    }
+    line(format!(
+        "\ncommit {}, {} CPUs; built in {}; measured in {:.0} s; total {:.0} s. JSON: {}",
+        meta.git.as_deref().unwrap_or("?"),
+        meta.cpus,
+        if meta.build_secs.is_empty() {
+            "— (--no-build)".to_owned()
+        } else {
+            meta.build_secs
+                .iter()
+                .map(|(k, v)| format!("{k} {v:.0} s"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        meta.measure_secs,
+        meta.total_secs,
+        json_path.display()
+    ));
+    println!("{out}");
+
+    let document = json!({
+        "meta": meta,
+        "rows": rows,
+        "summary": {
+            "latency": latency,
+            "filters_ratio": filters_ratio,
+            "targets": targets,
+        },
+        "markdown": out,
+    });
+    if let Some(parent) = json_path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(json_path, serde_json::to_string_pretty(&document)?)?;
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct LatencySummary {
+    p99_direct_us: Option<u64>,
+    p99_forwarder_us: Option<u64>,
+    p99_gateway_us: Option<u64>,
+    /// Ingest→sink p99 through the gateway minus the load generator's straight to the sink.
+    added_p99_gateway_us: Option<i64>,
+    added_p99_forwarder_us: Option<i64>,
+}
+
+fn latency_summary(rows: &[Row]) -> LatencySummary {
+    let p99 = |id: &str| {
+        rows.iter()
+            .find(|r| r.id == id && r.error.is_none())
+            .map(|r| r.latency.p99_us)
+    };
+    let (direct, fwd, gw) = (
+        p99("latency-direct"),
+        p99("latency-forwarder"),
+        p99("latency-gateway"),
+    );
+    let added = |x: Option<u64>| Some(x? as i64 - direct? as i64);
+    LatencySummary {
+        p99_direct_us: direct,
+        p99_forwarder_us: fwd,
+        p99_gateway_us: gw,
+        added_p99_gateway_us: added(gw),
+        added_p99_forwarder_us: added(fwd),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Target {
+    target: String,
+    measured: String,
+    met: Option<bool>,
+}
+
+fn targets(rows: &[Row], filters_ratio: Option<f64>, latency: &LatencySummary) -> Vec<Target> {
+    let find = |id: &str| rows.iter().find(|r| r.id == id && r.error.is_none());
+    let mut out = Vec::new();
+    let mut ratio_target =
+        |target: &str, id: &str, pick: fn(&Row) -> &Option<(String, f64)>, at_least: f64| {
+            let x = find(id).and_then(|r| pick(r).as_ref().map(|(_, x)| *x));
+            out.push(Target {
+                target: target.into(),
+                measured: x.map_or("not measured".into(), |x| format!("{x:.2}×")),
+                met: x.map(|x| x >= at_least),
+            });
+        };
+    ratio_target(
+        "simple, 1 ev/req: ≥ 1.0× the forwarder",
+        "gateway-1",
+        |r| &r.vs_forwarder,
+        1.0,
+    );
+    ratio_target(
+        "simple, 1 ev/req: ≥ 0.85× the durable reference",
+        "gateway-1",
+        |r| &r.vs_durable,
+        0.85,
+    );
+    ratio_target(
+        "20 ev/req: ≥ 0.85× the durable reference",
+        "gateway-20",
+        |r| &r.vs_durable,
+        0.85,
+    );
+    ratio_target(
+        "one event per delivery: ≥ 0.8× the forwarder",
+        "gateway-per-event",
+        |r| &r.vs_forwarder,
+        0.8,
+    );
+    out.push(Target {
+        target: "added p99 latency at 50 % of max ≤ 5 ms".into(),
+        measured: latency
+            .added_p99_gateway_us
+            .map_or("not measured".into(), signed_micros),
+        met: latency.added_p99_gateway_us.map(|us| us <= 5000),
+    });
+    if let Some(r) = find("overload")
+        && let Some(o) = &r.overload
+    {
+        let other_failures = r.errors + r.non_200.values().sum::<u64>();
+        let keeps_up = r.acked_rps >= 0.95 * o.rate_rps;
+        out.push(Target {
+            target: "overload: keeps up, or answers 503 with Retry-After".into(),
+            measured: format!(
+                "acked {} of {} req/s; {} × 503 + Retry-After; {} other failures",
+                rate(r.acked_rps),
+                rate(o.rate_rps),
+                r.status_503_retry_after,
+                other_failures
+            ),
+            met: Some(other_failures == 0 && (keeps_up || r.status_503_retry_after > 0)),
+        });
+        out.push(Target {
+            target: "overload: ack p99 < 100 ms".into(),
+            measured: micros(r.ack_latency.p99_us),
+            met: Some(r.ack_latency.p99_us < 100_000),
+        });
+        let mib = |k: Option<u64>| k.map_or("—".into(), |k| format!("{:.0}", k as f64 / 1024.0));
+        out.push(Target {
+            target: "overload: RSS stays bounded".into(),
+            measured: format!(
+                "{} MiB before, {} at the end of the load, {} peak, {} after the drain",
+                mib(o.rss_before_kib),
+                mib(o.rss_end_of_load_kib),
+                mib(r.peak_rss_kib),
+                mib(o.rss_after_drain_kib)
+            ),
+            met: None,
+        });
+        out.push(Target {
+            target: "overload: the backlog drains, nothing acknowledged lost".into(),
+            measured: format!(
+                "{} acked events, {} lost, drain {:.1} s{}",
+                o.acked_events,
+                o.lost,
+                o.drain_secs,
+                if o.drained { "" } else { ", not drained" }
+            ),
+            met: Some(o.drained && o.lost == 0),
+        });
+    }
+    out.push(Target {
+        target: "filters: one wasm filter per webhook costs ≤ 10 %".into(),
+        measured: filters_ratio.map_or("not measured".into(), |x| {
+            format!("{x:.2}× without filters")
+        }),
+        met: filters_ratio.map(|x| x >= 0.9),
+    });
+    let bad: u64 = rows.iter().map(|r| r.bad_signatures).sum();
+    out.push(Target {
+        target: "every delivery correctly signed".into(),
+        measured: format!("{bad} bad signatures"),
+        met: Some(bad == 0),
+    });
+    out
+}
+
+fn times(ratio: &Option<(String, f64)>) -> String {
+    ratio
+        .as_ref()
+        .map_or("—".into(), |(_, x)| format!("{x:.2}×"))
+}
+
+fn failures(r: &Row) -> String {
+    let mut parts: Vec<String> = r.non_200.iter().map(|(s, n)| format!("{n}×{s}")).collect();
+    if r.status_503_retry_after > 0 {
+        parts.push(format!("{}×503+RA", r.status_503_retry_after));
+    }
+    if r.errors > 0 {
+        parts.push(format!("{} errors", r.errors));
+    }
+    if r.unsent > 0 {
+        parts.push(format!("{} unsent", r.unsent));
+    }
+    if parts.is_empty() {
+        "0".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// 21193.4 → "21,193".
+fn rate(x: f64) -> String {
+    let digits = format!("{:.0}", x.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn micros(us: u64) -> String {
+    match us {
+        0..1_000 => format!("{us} µs"),
+        1_000..1_000_000 => format!("{:.1} ms", us as f64 / 1e3),
+        _ => format!("{:.2} s", us as f64 / 1e6),
+    }
+}
+
+fn signed_micros(us: i64) -> String {
+    match us < 0 {
+        true => format!("−{}", micros(us.unsigned_abs())),
+        false => micros(us as u64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_numbers_for_people() {
+        assert_eq!(rate(21193.4), "21,193");
+        assert_eq!(rate(999.0), "999");
+        assert_eq!(rate(1000.0), "1,000");
+        assert_eq!(micros(850), "850 µs");
+        assert_eq!(micros(3_700), "3.7 ms");
+        assert_eq!(micros(4_000_000), "4.00 s");
+        assert_eq!(signed_micros(-1500), "−1.5 ms");
+    }
+}

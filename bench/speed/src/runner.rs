@@ -1,0 +1,897 @@
+//! `speed run`: builds the gateway and the filter, starts every process of each scenario,
+//! measures a window after a warm-up, stops them, and hands the rows to the report.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+use crate::loadgen::LoadReport;
+use crate::metrics::{Latency, cpu_seconds, now_ms, status_kib};
+use crate::report;
+use crate::scenarios::{self, APPS, Load, Scenario, Shape, System};
+use crate::sink::SinkStats;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// About 2 minutes instead of about 10: shorter windows, a 10 s overload.
+    #[arg(long)]
+    pub quick: bool,
+    /// Where to write every figure (default: speed-results.json in the cargo target dir).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Scenario ids or groups (baseline, durable, simple, realistic, latency, overload), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub scenarios: Vec<String>,
+    /// Measuring window of each scenario, seconds.
+    #[arg(long)]
+    pub secs: Option<f64>,
+    /// Warm-up before each window, seconds.
+    #[arg(long)]
+    pub warmup: Option<f64>,
+    /// Length of the overload's open loop, seconds.
+    #[arg(long)]
+    pub overload_secs: Option<f64>,
+    /// Use the gateway and filter already built in the target dir.
+    #[arg(long)]
+    pub no_build: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Timing {
+    pub secs: f64,
+    pub warmup: f64,
+    pub overload_secs: f64,
+    pub drain_timeout_secs: f64,
+}
+
+/// One scenario's figures: the table's row and everything else worth keeping.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Row {
+    pub id: String,
+    pub label: String,
+    pub system: String,
+    pub events_per_request: u64,
+    pub connections: usize,
+    pub offered_rps: Option<f64>,
+    pub window_secs: f64,
+    pub acked_rps: f64,
+    pub acked_eps: f64,
+    /// Sink-counted, over the same window.
+    pub delivered_eps: f64,
+    pub vs_forwarder: Option<(String, f64)>,
+    pub vs_durable: Option<(String, f64)>,
+    /// Ingest→sink, per event, measured by the sink.
+    pub latency: Latency,
+    /// Request→answer, measured by the load generator.
+    pub ack_latency: Latency,
+    pub cpu_secs: Option<f64>,
+    pub cpu_secs_per_100k_events: Option<f64>,
+    pub peak_rss_kib: Option<u64>,
+    pub bad_signatures: u64,
+    pub duplicates: u64,
+    pub unparsed: u64,
+    pub non_200: BTreeMap<u16, u64>,
+    pub status_503_retry_after: u64,
+    pub errors: u64,
+    pub unsent: u64,
+    /// Acknowledged minus delivered events when the load stopped (what was still waiting).
+    pub backlog_at_end: i64,
+    pub loadgen_cpu_secs: f64,
+    pub sink_cpu_secs: Option<f64>,
+    pub gateway: Option<GatewayInfo>,
+    pub overload: Option<Overload>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GatewayInfo {
+    /// Sums over series of a few `/metrics` families, read just before stopping it.
+    pub metrics: BTreeMap<String, f64>,
+    pub log_warnings: u64,
+    pub log_errors: u64,
+    pub log_sample: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overload {
+    pub rate_rps: f64,
+    pub acked_events: u64,
+    pub delivered_unique: u64,
+    /// Acknowledged events the sink never saw.
+    pub lost: u64,
+    /// Events the sink saw whose request was not acknowledged (a timeout, or a 5xx after storing).
+    pub delivered_unacked: u64,
+    pub drained: bool,
+    /// From the end of the load to the last delivery.
+    pub drain_secs: f64,
+    pub rss_before_kib: Option<u64>,
+    pub rss_end_of_load_kib: Option<u64>,
+    pub rss_after_drain_kib: Option<u64>,
+    /// (seconds since the load started, VmRSS KiB), every second, load and drain.
+    pub rss_series: Vec<(f64, u64)>,
+}
+
+struct Ctx {
+    exe: PathBuf,
+    gateway_bin: PathBuf,
+    filter_wasm: PathBuf,
+    tmp: PathBuf,
+    sink_port: u16,
+    sink_pid: u32,
+    http: reqwest::Client,
+    timing: Timing,
+    /// The gateway's maximum rate (simple config, 1 event/request), once measured.
+    max_rps: Option<f64>,
+}
+
+pub async fn main(args: Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let timing = match args.quick {
+        true => Timing {
+            secs: 4.0,
+            warmup: 1.0,
+            overload_secs: 10.0,
+            drain_timeout_secs: 45.0,
+        },
+        false => Timing {
+            secs: 20.0,
+            warmup: 3.0,
+            overload_secs: 30.0,
+            drain_timeout_secs: 120.0,
+        },
+    };
+    let timing = Timing {
+        secs: args.secs.unwrap_or(timing.secs),
+        warmup: args.warmup.unwrap_or(timing.warmup),
+        overload_secs: args.overload_secs.unwrap_or(timing.overload_secs),
+        ..timing
+    };
+    let selected = scenarios::select(&args.scenarios)?;
+
+    let (root, target_dir) = workspace()?;
+    let mut build_secs = BTreeMap::new();
+    if !args.no_build {
+        for (what, cargo_args) in [
+            (
+                "gateway",
+                &[
+                    "build",
+                    "--release",
+                    "-p",
+                    "switchyard",
+                    "--bin",
+                    "switchyard",
+                ][..],
+            ),
+            (
+                "filter",
+                &[
+                    "build",
+                    "--release",
+                    "--target",
+                    "wasm32-wasip2",
+                    "-p",
+                    "filter-channel-router",
+                ][..],
+            ),
+        ] {
+            let at = Instant::now();
+            eprintln!("speed: cargo {}", cargo_args.join(" "));
+            let status = std::process::Command::new(cargo())
+                .args(cargo_args)
+                .current_dir(&root)
+                .status()
+                .context("running cargo")?;
+            anyhow::ensure!(status.success(), "building the {what} failed");
+            build_secs.insert(what.to_owned(), at.elapsed().as_secs_f64());
+        }
+    }
+    let gateway_bin = target_dir.join("release/switchyard");
+    let filter_wasm = target_dir.join("wasm32-wasip2/release/filter_channel_router.wasm");
+    for file in [&gateway_bin, &filter_wasm] {
+        anyhow::ensure!(
+            file.exists(),
+            "{} is missing (drop --no-build?)",
+            file.display()
+        );
+    }
+
+    let tmp = tempfile::Builder::new()
+        .prefix("switchyard-speed-")
+        .tempdir()?;
+    let secrets = APPS.map(|(k, s)| format!("{k}={s}")).join(",");
+    let sink_port = free_port()?;
+    let exe = std::env::current_exe()?;
+    let sink = spawn(
+        Command::new(&exe).args([
+            "sink",
+            "--port",
+            &sink_port.to_string(),
+            "--secrets",
+            &secrets,
+        ]),
+        &tmp.path().join("sink.log"),
+    )?;
+    let http = reqwest::Client::new();
+    wait_ready(&http, &format!("http://127.0.0.1:{sink_port}/stats"), &sink).await?;
+    let mut ctx = Ctx {
+        exe,
+        gateway_bin,
+        filter_wasm,
+        tmp: tmp.path().to_owned(),
+        sink_port,
+        sink_pid: sink.pid(),
+        http,
+        timing,
+        max_rps: None,
+    };
+
+    let measured_at = Instant::now();
+    let estimate: f64 = selected
+        .iter()
+        .map(|s| match s.load {
+            Load::Open { of_max } if of_max > 1.0 => timing.overload_secs + 15.0,
+            _ => timing.warmup + timing.secs + 1.5,
+        })
+        .sum();
+    eprintln!(
+        "speed: {} scenarios, about {:.0} min (window {} s after {} s of warm-up); processes log to {}",
+        selected.len(),
+        estimate / 60.0,
+        timing.secs,
+        timing.warmup,
+        ctx.tmp.display()
+    );
+    let mut rows: Vec<Row> = Vec::new();
+    for (i, scenario) in selected.iter().enumerate() {
+        eprint!(
+            "speed: [{}/{}] {:<40}",
+            i + 1,
+            selected.len(),
+            scenario.label
+        );
+        let mut row = match run_one(&ctx, scenario).await {
+            Ok(row) => row,
+            Err(e) => {
+                let error = format!("{e:#}");
+                eprintln!(" FAILED: {error}");
+                Row {
+                    id: scenario.id.into(),
+                    label: scenario.label.into(),
+                    error: Some(error),
+                    ..Row::default()
+                }
+            }
+        };
+        report::add_ratios(&mut row, scenario, &rows);
+        if row.error.is_none() {
+            eprintln!(" {}", report::one_line(&row));
+        }
+        if scenario.id == "gateway-1" && row.error.is_none() {
+            // What it sustains: acknowledged, and delivered without a growing backlog.
+            ctx.max_rps = Some(row.acked_rps.min(row.delivered_eps));
+        }
+        rows.push(row);
+    }
+    sink.stop().await;
+
+    let meta = report::Meta {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        quick: args.quick,
+        timing,
+        started_at_ms: now_ms() - started.elapsed().as_millis() as u64,
+        build_secs,
+        measure_secs: measured_at.elapsed().as_secs_f64(),
+        total_secs: started.elapsed().as_secs_f64(),
+        gateway_max_rps: ctx.max_rps,
+        git: git_describe(&root),
+        cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+    };
+    let json = args
+        .json
+        .unwrap_or_else(|| target_dir.join("speed-results.json"));
+    report::finish(&rows, &meta, &json)
+}
+
+async fn run_one(ctx: &Ctx, sc: &Scenario) -> anyhow::Result<Row> {
+    let sink_url = |path: &str| format!("http://127.0.0.1:{}{path}", ctx.sink_port);
+    ctx.http
+        .post(sink_url("/reset"))
+        .send()
+        .await?
+        .error_for_status()?;
+    let dir = ctx.tmp.join(sc.id);
+    std::fs::create_dir_all(&dir)?;
+    let (key, secret) = APPS[0];
+    let port = free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let log = dir.join(format!("{}.log", system_name(sc.system)));
+
+    // The system under test, and where the load goes.
+    let (sut, target, gateway_port) = match sc.system {
+        System::Direct => (None, sink_url("/hook/direct"), None),
+        System::Forwarder => {
+            let to = sink_url("/hook/forwarder");
+            let p = spawn(
+                Command::new(&ctx.exe).args([
+                    "forwarder",
+                    "--listen",
+                    &listen,
+                    "--to",
+                    &to,
+                    "--secret",
+                    secret,
+                ]),
+                &log,
+            )?;
+            (Some(p), format!("http://{listen}/ingest/pusher"), None)
+        }
+        System::DurableRef {
+            fsync,
+            per_delivery,
+        } => {
+            let to = sink_url("/hook/durable-ref");
+            let mut cmd = Command::new(&ctx.exe);
+            cmd.args([
+                "durable-ref",
+                "--listen",
+                &listen,
+                "--to",
+                &to,
+                "--key",
+                key,
+                "--secret",
+                secret,
+            ])
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--max-per-delivery", &per_delivery.to_string()]);
+            if !fsync {
+                cmd.arg("--no-fsync");
+            }
+            (
+                Some(spawn(&mut cmd, &log)?),
+                format!("http://{listen}/ingest/pusher"),
+                None,
+            )
+        }
+        System::Gateway(shape) => {
+            let filter = "channel_router.wasm";
+            if shape == (Shape::Realistic { wasm: true }) {
+                std::fs::copy(&ctx.filter_wasm, dir.join(filter))?;
+            }
+            let config = dir.join("switchyard.toml");
+            std::fs::write(
+                &config,
+                scenarios::gateway_config(shape, port, &dir, ctx.sink_port, filter),
+            )?;
+            let mut cmd = Command::new(&ctx.gateway_bin);
+            cmd.args(["--log-format", "json", "run", "--config"])
+                .arg(&config)
+                .env("RUST_LOG", "warn");
+            (
+                Some(spawn(&mut cmd, &log)?),
+                format!("http://{listen}/ingest/pusher"),
+                Some(port),
+            )
+        }
+    };
+    if let Some(p) = &sut {
+        let ready = match gateway_port {
+            Some(port) => format!("http://127.0.0.1:{port}/healthz"),
+            None => format!("http://{listen}/"),
+        };
+        wait_ready(&ctx.http, &ready, p).await?;
+    }
+    let sut_pid = sut.as_ref().map(Proc::pid);
+
+    let apps = match sc.system {
+        System::Gateway(Shape::Realistic { .. }) => APPS.map(|(k, s)| format!("{k}={s}")).join(","),
+        _ => format!("{key}={secret}"),
+    };
+    let overload = matches!(sc.load, Load::Open { of_max } if of_max > 1.0);
+    let (warmup, secs) = match overload {
+        true => (0.0, ctx.timing.overload_secs),
+        false => (ctx.timing.warmup, ctx.timing.secs),
+    };
+    let mut load_args: Vec<String> = [
+        "loadgen",
+        "--target",
+        &target,
+        "--apps",
+        &apps,
+        "--events-per-request",
+        &sc.events_per_request.to_string(),
+        "--connections",
+        &sc.connections.to_string(),
+        "--warmup",
+        &warmup.to_string(),
+        "--secs",
+        &secs.to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let rate = match sc.load {
+        Load::Closed => None,
+        Load::Open { of_max } => {
+            let max = ctx
+                .max_rps
+                .context("the gateway's maximum rate was not measured (gateway-1 failed)")?;
+            Some(of_max * max / sc.events_per_request as f64)
+        }
+    };
+    if let Some(rate) = rate {
+        load_args.extend(["--rate".into(), format!("{rate:.1}")]);
+    }
+    let acked_file = dir.join("acked.bits");
+    if overload {
+        load_args.extend(["--acked-out".into(), acked_file.display().to_string()]);
+    }
+
+    // Memory over time (the overload's question: does RSS stay bounded?).
+    let rss_series = Arc::new(Mutex::new(Vec::new()));
+    let sampler = sut_pid.map(|pid| {
+        let series = rss_series.clone();
+        tokio::spawn(async move {
+            let at = Instant::now();
+            loop {
+                if let Some(kib) = status_kib(pid, "VmRSS") {
+                    series
+                        .lock()
+                        .unwrap()
+                        .push((at.elapsed().as_secs_f64(), kib));
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    });
+
+    let window = drive_load(
+        ctx,
+        sut_pid,
+        &load_args,
+        &dir.join("loadgen.log"),
+        warmup + secs,
+    )
+    .await;
+    let window = match window {
+        Ok(w) => w,
+        Err(e) => {
+            if let Some(s) = sampler {
+                s.abort();
+            }
+            if let Some(p) = sut {
+                let tail = p.log_tail();
+                p.stop().await;
+                bail!("{e:#}{tail}");
+            }
+            return Err(e);
+        }
+    };
+    let end_of_load = rss_series.lock().unwrap().last().map(|&(_, kib)| kib);
+
+    let mut row = Row {
+        id: sc.id.into(),
+        label: sc.label.into(),
+        system: system_name(sc.system).into(),
+        events_per_request: sc.events_per_request,
+        connections: sc.connections,
+        offered_rps: rate,
+        window_secs: window.secs,
+        acked_rps: window.load.acked_rps,
+        acked_eps: window.load.acked_eps,
+        delivered_eps: window.sink.window.events as f64 / window.secs,
+        latency: window.sink.window.latency,
+        ack_latency: window.load.ack_latency,
+        cpu_secs: window.sut_cpu,
+        cpu_secs_per_100k_events: window
+            .sut_cpu
+            .filter(|_| window.sink.window.events > 0)
+            .map(|cpu| cpu / window.sink.window.events as f64 * 1e5),
+        non_200: window.load.statuses.clone(),
+        status_503_retry_after: window.load.status_503_retry_after,
+        errors: window.load.errors,
+        unsent: window.load.unsent,
+        backlog_at_end: window.load.total_acked_events as i64 - window.sink.total.unique as i64,
+        loadgen_cpu_secs: window.load.cpu_secs,
+        sink_cpu_secs: window.sink_cpu,
+        ..Row::default()
+    };
+
+    if overload {
+        row.overload = Some(
+            drain(
+                ctx,
+                &window,
+                gateway_port,
+                &acked_file,
+                rate.unwrap_or(0.0),
+                &rss_series,
+                end_of_load,
+            )
+            .await?,
+        );
+    }
+    if let Some(s) = sampler {
+        s.abort();
+    }
+    if let Some(port) = gateway_port {
+        row.gateway = Some(gateway_info(ctx, port, &log).await);
+    }
+    if let Some(p) = sut {
+        row.peak_rss_kib = status_kib(p.pid(), "VmHWM");
+        p.stop().await;
+    }
+    let total = sink_stats(ctx).await?.total;
+    (row.bad_signatures, row.duplicates, row.unparsed) =
+        (total.bad_signatures, total.duplicates, total.unparsed);
+    Ok(row)
+}
+
+/// What one measuring window saw, from the load generator, the sink and /proc.
+struct Window {
+    secs: f64,
+    load: LoadReport,
+    sink: SinkStats,
+    sut_cpu: Option<f64>,
+    sink_cpu: Option<f64>,
+}
+
+/// Runs the load generator; snapshots the sink and the server's CPU when it announces the
+/// window and when it reports.
+async fn drive_load(
+    ctx: &Ctx,
+    sut_pid: Option<u32>,
+    args: &[String],
+    log: &Path,
+    planned_secs: f64,
+) -> anyhow::Result<Window> {
+    let mut cmd = Command::new(&ctx.exe);
+    cmd.args(args).stdout(Stdio::piped());
+    let mut loadgen = spawn(&mut cmd, log)?;
+    let stdout = loadgen.child.stdout.take().context("loadgen stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let patience = Duration::from_secs_f64(planned_secs + 90.0);
+    let mut next_line = async || -> anyhow::Result<String> {
+        match tokio::time::timeout(patience, lines.next_line()).await {
+            Ok(Ok(Some(line))) => Ok(line),
+            Ok(_) => bail!(
+                "the load generator ended without a report{}",
+                loadgen_tail(log)
+            ),
+            Err(_) => bail!("the load generator did not report in time"),
+        }
+    };
+    anyhow::ensure!(
+        next_line().await? == "warm",
+        "unexpected load generator output"
+    );
+    ctx.http
+        .post(format!("http://127.0.0.1:{}/reset-window", ctx.sink_port))
+        .send()
+        .await?;
+    let (at, cpu_at, sink_cpu_at) = (
+        Instant::now(),
+        sut_pid.and_then(cpu_seconds),
+        cpu_seconds(ctx.sink_pid),
+    );
+    let report = next_line().await?;
+    let secs = at.elapsed().as_secs_f64();
+    let sut_cpu = sut_pid
+        .and_then(cpu_seconds)
+        .zip(cpu_at)
+        .map(|(b, a)| b - a);
+    let sink_cpu = cpu_seconds(ctx.sink_pid)
+        .zip(sink_cpu_at)
+        .map(|(b, a)| b - a);
+    let sink = sink_stats(ctx).await?;
+    let load: LoadReport = serde_json::from_str(&report).context("the load generator's report")?;
+    loadgen.stop().await;
+    Ok(Window {
+        secs,
+        load,
+        sink,
+        sut_cpu,
+        sink_cpu,
+    })
+}
+
+/// After the overload: waits for the backlog to reach the sink, then checks every acknowledged
+/// seq against what the sink saw.
+async fn drain(
+    ctx: &Ctx,
+    window: &Window,
+    gateway_port: Option<u16>,
+    acked_file: &Path,
+    rate: f64,
+    rss_series: &Arc<Mutex<Vec<(f64, u64)>>>,
+    rss_end_of_load: Option<u64>,
+) -> anyhow::Result<Overload> {
+    let acked = window.load.total_acked_events;
+    let started = Instant::now();
+    let (mut unique, mut last_change) = (sink_stats(ctx).await?.total.unique, Instant::now());
+    let drained = loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = sink_stats(ctx).await?.total.unique;
+        if now != unique {
+            (unique, last_change) = (now, Instant::now());
+        }
+        let waiting = match gateway_port {
+            Some(port) => gateway_metrics(ctx, port)
+                .await
+                .get("switchyard_queue_events")
+                .copied(),
+            None => Some(0.0),
+        };
+        if unique >= acked && waiting.is_none_or(|w| w == 0.0) {
+            break true;
+        }
+        if last_change.elapsed() > Duration::from_secs(15) {
+            break false; // nothing arrives any more
+        }
+        if started.elapsed().as_secs_f64() > ctx.timing.drain_timeout_secs {
+            break false;
+        }
+    };
+    let seen = ctx
+        .http
+        .get(format!("http://127.0.0.1:{}/seen", ctx.sink_port))
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    let acked_bits = std::fs::read(acked_file)?;
+    let word = |bytes: &[u8], i: usize| {
+        bytes
+            .get(i * 8..i * 8 + 8)
+            .map_or(0, |w| u64::from_le_bytes(w.try_into().expect("8 bytes")))
+    };
+    let (mut lost, mut unacked) = (0u64, 0u64);
+    for i in 0..acked_bits.len().max(seen.len()) / 8 {
+        let (a, s) = (word(&acked_bits, i), word(&seen, i));
+        lost += (a & !s).count_ones() as u64;
+        unacked += (s & !a).count_ones() as u64;
+    }
+    let series = rss_series.lock().unwrap().clone();
+    Ok(Overload {
+        rate_rps: rate,
+        acked_events: acked,
+        delivered_unique: unique,
+        lost,
+        delivered_unacked: unacked,
+        drained: drained && lost == 0,
+        drain_secs: (last_change - started).as_secs_f64().max(0.0),
+        rss_before_kib: series.first().map(|&(_, k)| k),
+        rss_end_of_load_kib: rss_end_of_load,
+        rss_after_drain_kib: series.last().map(|&(_, k)| k),
+        rss_series: series,
+    })
+}
+
+async fn sink_stats(ctx: &Ctx) -> anyhow::Result<SinkStats> {
+    let url = format!("http://127.0.0.1:{}/stats", ctx.sink_port);
+    let body = ctx
+        .http
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// Sums of the `/metrics` families worth keeping; ingest outcomes one by one.
+async fn gateway_metrics(ctx: &Ctx, port: u16) -> BTreeMap<String, f64> {
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let Ok(text) = async { ctx.http.get(url).send().await?.text().await }.await else {
+        return BTreeMap::new();
+    };
+    let mut sums = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let name = series.split('{').next().unwrap_or(series);
+        let key = match name {
+            "switchyard_ingest_requests_total" => series.to_owned(),
+            "switchyard_queue_events"
+            | "switchyard_queue_bytes"
+            | "switchyard_events_received_total"
+            | "switchyard_events_delivered_total"
+            | "switchyard_deliveries_total"
+            | "switchyard_delivery_failures_total"
+            | "switchyard_delivery_retries_total"
+            | "switchyard_dead_letters_total"
+            | "switchyard_filter_failures_total" => name.to_owned(),
+            _ => continue,
+        };
+        *sums.entry(key).or_default() += value;
+    }
+    sums
+}
+
+/// The gateway's metrics, and what it logged at warn level and above.
+async fn gateway_info(ctx: &Ctx, port: u16, log: &Path) -> GatewayInfo {
+    let mut info = GatewayInfo {
+        metrics: gateway_metrics(ctx, port).await,
+        ..GatewayInfo::default()
+    };
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        match v["level"].as_str() {
+            Some("WARN") => info.log_warnings += 1,
+            Some("ERROR") => info.log_errors += 1,
+            _ if !line.trim().is_empty() && v.is_null() => info.log_errors += 1, // not JSON: a panic?
+            _ => continue,
+        }
+        let message = v["message"]
+            .as_str()
+            .or(v["fields"]["message"].as_str())
+            .unwrap_or(line);
+        if info.log_sample.len() < 5 && !info.log_sample.iter().any(|m| m == message) {
+            info.log_sample.push(message.chars().take(200).collect());
+        }
+    }
+    info
+}
+
+fn system_name(system: System) -> &'static str {
+    match system {
+        System::Direct => "direct",
+        System::Forwarder => "forwarder",
+        System::DurableRef { .. } => "durable-ref",
+        System::Gateway(_) => "gateway",
+    }
+}
+
+/// A child process, killed if dropped; `stop` asks it to end first.
+struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
+    /// SIGTERM, then SIGKILL after 10 s.
+    async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: a signal to our own child, whose pid we hold (not yet reaped).
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        }
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        loadgen_tail(&self.log)
+    }
+}
+
+fn loadgen_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    match lines.len() {
+        0 => String::new(),
+        n => format!(
+            "; {} says: {}",
+            log.display(),
+            lines[n.saturating_sub(5)..].join(" | ")
+        ),
+    }
+}
+
+/// Starts `cmd` with stderr to `log`.
+fn spawn(cmd: &mut Command, log: &Path) -> anyhow::Result<Proc> {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(log)?)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {:?}", cmd.as_std().get_program()))?;
+    Ok(Proc {
+        child,
+        log: log.to_owned(),
+    })
+}
+
+/// Polls `url` until anything answers (the process is listening), for up to 60 s.
+async fn wait_ready(http: &reqwest::Client, url: &str, process: &Proc) -> anyhow::Result<()> {
+    let until = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < until {
+        if http.get(url).send().await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{url} did not answer within 60 s{}", process.log_tail())
+}
+
+/// A port free right now on 127.0.0.1 (the process that gets it binds it a moment later).
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// The workspace root and its target directory as cargo sees them (`CARGO_TARGET_DIR` and
+/// `.cargo/config` included), so the runner finds what its own `cargo build` produced.
+fn workspace() -> anyhow::Result<(PathBuf, PathBuf)> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    let output = std::process::Command::new(cargo())
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .output()
+        .context("running cargo metadata")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let path = |field: &str| {
+        v[field]
+            .as_str()
+            .map(PathBuf::from)
+            .with_context(|| format!("cargo metadata has no {field}"))
+    };
+    Ok((path("workspace_root")?, path("target_directory")?))
+}
+
+/// The commit measured, and whether the tree had changes.
+fn git_describe(root: &Path) -> Option<String> {
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "--short", "HEAD"])?;
+    let dirty = git(&[
+        "status",
+        "--porcelain",
+        "--",
+        "host",
+        "guest-filters",
+        "Cargo.lock",
+    ])
+    .is_some_and(|s| !s.is_empty());
+    Some(if dirty {
+        format!("{commit} (host or filters modified)")
+    } else {
+        commit
+    })
+}
