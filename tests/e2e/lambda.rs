@@ -288,11 +288,40 @@ fn a_throwing_handler_is_a_failed_delivery_logged_with_the_function_error() {
             false,
             &emulator,
         ),
+        lambda_webhook(
+            "thrower-final",
+            THROWS_FN,
+            r#""channel_occupied""#,
+            false,
+            &emulator,
+        ) + "retry = { function_errors = \"dead_letter\" }\n",
     ];
     let gateway = start_gateway(&config(&webhooks.concat()), &[]);
     send(&gateway, &[PRESENCE_EVENTS[2]]);
 
-    let thrown = emulator.wait_records(1, |r| r.function() == THROWS_FN);
+    // Like a receiver's 500, tried again: the same delivery, attempt 2.
+    let thrown = emulator.wait_records(3, |r| r.function() == THROWS_FN);
+    let attempts: Vec<(&str, &str)> = thrown
+        .iter()
+        .map(|r| {
+            (
+                r.header("X-Switchyard-Delivery").unwrap(),
+                r.header("X-Switchyard-Attempt").unwrap(),
+            )
+        })
+        .collect();
+    let retried: Vec<_> = attempts.iter().filter(|(_, n)| *n == "2").collect();
+    assert_eq!(retried.len(), 1, "{attempts:?}");
+    assert!(
+        attempts.iter().any(|a| a.0 == retried[0].0 && a.1 == "1"),
+        "attempt 2 of the same delivery: {attempts:?}"
+    );
+    // With `function_errors = "dead_letter"`, the first throw is final.
+    let final_throw = gateway.wait_for_log(&["delivery dead-lettered", "thrower-final"]);
+    assert!(
+        final_throw.contains("\"reason\":\"rejected\""),
+        "{final_throw}"
+    );
     assert!(
         thrown[0].header("X-Pusher-Signature").is_some(),
         "the throwing handler was invoked with the payload"
@@ -409,5 +438,9 @@ fn an_unknown_function_is_a_clear_error_naming_it() {
         failed.contains("Lambda function `switchyard-test-nope` not found in region eu-central-1"),
         "{failed}"
     );
+    // Trying again would not make it exist: dead-lettered at the first attempt.
+    let given_up = gateway.wait_for_log(&["delivery dead-lettered", "missing"]);
+    assert!(given_up.contains("\"reason\":\"rejected\""), "{given_up}");
+    assert!(failed.contains("\"attempt\":1"), "{failed}");
     assert!(emulator.records().is_empty());
 }

@@ -84,11 +84,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deadline_covers_the_timeout_plus_one_tick() {
+    fn a_call_may_run_its_whole_timeout_and_at_most_two_ticks_more() {
         let engine = build_engine(1 << 20).unwrap();
-        let ticker = EpochTicker::start(&engine, Duration::from_millis(10)).unwrap();
-        assert_eq!(ticker.tick, Duration::from_millis(1));
-        assert_eq!(ticker.ticks_for(Duration::from_millis(10)), 11);
-        assert_eq!(ticker.ticks_for(Duration::from_micros(10_500)), 12);
+        for call_timeout in [
+            Duration::from_micros(300),
+            Duration::from_millis(10),
+            Duration::from_micros(10_500),
+            Duration::from_secs(60),
+        ] {
+            let ticker = EpochTicker::start(&engine, call_timeout).unwrap();
+            // The epoch may advance right after a call starts: the call is sure of
+            // (ticks - 1) whole ticks, and is cut by the end of the last one.
+            let ticks = u32::try_from(ticker.ticks_for(call_timeout)).unwrap();
+            let sure = ticker.tick * (ticks - 1);
+            let cut_by = ticker.tick * ticks;
+            assert!(sure >= call_timeout, "{call_timeout:?}: {sure:?} assured");
+            assert!(
+                cut_by <= call_timeout + 2 * ticker.tick,
+                "{call_timeout:?}: cut at {cut_by:?}"
+            );
+            assert!(ticker.tick <= call_timeout / 10 + Duration::from_micros(100));
+        }
     }
 }

@@ -190,49 +190,6 @@ fn find_cause<'a, T: Error + 'static>(error: &'a (dyn Error + 'static)) -> Optio
 mod tests {
     use super::*;
 
-    fn service(status: u16) -> LambdaError {
-        LambdaError::Service {
-            function: "f".into(),
-            status,
-            code: "X".into(),
-            message: "m".into(),
-        }
-    }
-
-    #[test]
-    fn server_errors_throttling_timeouts_and_thrown_handlers_are_retryable_client_errors_are_not() {
-        assert!(service(500).is_retryable());
-        assert!(service(502).is_retryable());
-        assert!(!service(400).is_retryable());
-        assert!(!service(403).is_retryable());
-        let throttled = LambdaError::Throttled {
-            function: "f".into(),
-            status: 429,
-            message: "slow down".into(),
-        };
-        assert!(throttled.is_retryable());
-        assert!(
-            LambdaError::Timeout {
-                function: "f".into(),
-                timeout_ms: 1
-            }
-            .is_retryable()
-        );
-        let thrown = LambdaError::FunctionError {
-            function: "f".into(),
-            kind: "Unhandled".into(),
-            payload: "Error: boom".into(),
-        };
-        assert!(thrown.is_retryable(), "like a receiver's 500");
-        let missing = LambdaError::FunctionNotFound {
-            function: "nope".into(),
-            region: "us-east-1".into(),
-            message: "Function not found".into(),
-        };
-        assert!(!missing.is_retryable());
-        assert!(missing.to_string().contains("`nope`"), "{missing}");
-    }
-
     #[test]
     fn causes_are_joined_once_each() {
         #[derive(Debug, thiserror::Error)]
