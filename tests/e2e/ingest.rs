@@ -168,3 +168,145 @@ event_types = [\"channel_occupied\"]",
     let line = depth.lines().find(|l| l.starts_with(waiting)).unwrap();
     assert!(line.ends_with(" 0"), "{line}");
 }
+
+/// Writes a whole raw HTTP/1.1 request (head, then body in 64 KiB writes), then reads the
+/// answer's status line. An error anywhere (a reset while still sending) is returned.
+fn raw_exchange(gateway: &Gateway, head: &str, body: &[u8]) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(gateway.addr)?;
+    stream.set_read_timeout(Some(crate::support::PATIENCE))?;
+    stream.write_all(head.as_bytes())?;
+    for chunk in body.chunks(64 << 10) {
+        stream.write_all(chunk)?;
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&answer);
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
+#[test]
+fn an_oversized_body_always_gets_its_413_with_or_without_content_length() {
+    let sink = Sink::start(SECRET, KEY);
+    let webhook = format!(
+        "[[apps.webhooks]]\nurl = \"{}\"\nevent_types = [\"client_event\"]",
+        sink.url("/hook")
+    );
+    let gateway = Gateway::start(&one_app_config("", &webhook));
+    // 2 MiB against the default limit of 1 MiB, as a client writes it before reading.
+    let body = vec![b' '; 2 << 20];
+    let sized = format!(
+        "POST /ingest/pusher HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nX-Pusher-Key: {KEY}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut chunked_body = Vec::new();
+    for chunk in body.chunks(100_000) {
+        chunked_body.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        chunked_body.extend_from_slice(chunk);
+        chunked_body.extend_from_slice(b"\r\n");
+    }
+    chunked_body.extend_from_slice(b"0\r\n\r\n");
+    let chunked = format!(
+        "POST /ingest/pusher HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nX-Pusher-Key: {KEY}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    for round in 0..20 {
+        for (what, head, body) in [
+            ("sized", &sized, &body),
+            ("chunked", &chunked, &chunked_body),
+        ] {
+            let status = raw_exchange(&gateway, head, body)
+                .unwrap_or_else(|e| panic!("round {round}, {what}: no answer to read: {e}"));
+            assert!(
+                status.starts_with("HTTP/1.1 413"),
+                "round {round}, {what}: {status}"
+            );
+        }
+    }
+    let too_large = r#"switchyard_ingest_requests_total{outcome="too_large"}"#;
+    assert_eq!(gateway.metric(too_large), Some(40.0));
+}
+
+#[test]
+fn trickling_and_idle_connections_are_cut_off_while_real_requests_are_served() {
+    use std::io::{Read, Write};
+    let sink = Sink::start(SECRET, KEY);
+    let webhook = format!(
+        "[[apps.webhooks]]\nurl = \"{}\"\nevent_types = [\"client_event\"]",
+        sink.url("/hook")
+    );
+    let server = "header_read_timeout_ms = 1000\nbody_read_timeout_ms = 1000";
+    let gateway = Gateway::start(&one_app_config(server, &webhook));
+    // 300 connections that send half a header line, and one that sends a head but only
+    // half of its declared body.
+    let mut tricklers: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(gateway.addr).unwrap();
+            stream.write_all(b"POST /ingest/pus").unwrap();
+            stream
+        })
+        .collect();
+    let mut slow_body = std::net::TcpStream::connect(gateway.addr).unwrap();
+    write!(
+        slow_body,
+        "POST /ingest/pusher HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\nX-Pusher-Key: {KEY}\r\nContent-Length: 100\r\n\r\n{{\"time_ms\""
+    )
+    .unwrap();
+    // Meanwhile a real client is served.
+    let body = batch(&[json!({"name": "client_event", "channel": "c", "event": "client-x"})]);
+    assert_eq!(post_signed(&gateway, KEY, SECRET, &body).0, 200);
+    assert_eq!(sink.expect(1).len(), 1);
+    // The slow body gets its 408; every trickler is closed (EOF or reset) by the server.
+    slow_body
+        .set_read_timeout(Some(crate::support::PATIENCE))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = slow_body.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    for (i, stream) in tricklers.iter_mut().enumerate() {
+        stream
+            .set_read_timeout(Some(crate::support::PATIENCE))
+            .unwrap();
+        let mut rest = Vec::new();
+        match stream.read_to_end(&mut rest) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("connection {i} was not closed by the gateway: {e}"),
+        }
+    }
+    // And it still serves.
+    assert_eq!(post_signed(&gateway, KEY, SECRET, &body).0, 200);
+}
+
+#[test]
+fn past_max_connections_a_new_one_waits_until_a_slot_frees() {
+    use std::io::Write;
+    let sink = Sink::start(SECRET, KEY);
+    let webhook = format!(
+        "[[apps.webhooks]]\nurl = \"{}\"\nevent_types = [\"client_event\"]",
+        sink.url("/hook")
+    );
+    let server = "header_read_timeout_ms = 1500\nmax_connections = 8";
+    let gateway = Gateway::start(&one_app_config(server, &webhook));
+    let started = std::time::Instant::now();
+    let _hogs: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(gateway.addr).unwrap();
+            stream.write_all(b"POS").unwrap();
+            stream
+        })
+        .collect();
+    // The ninth is taken only when the hogs are cut off by the header timeout.
+    let body = batch(&[json!({"name": "client_event", "channel": "c", "event": "client-x"})]);
+    assert_eq!(post_signed(&gateway, KEY, SECRET, &body).0, 200);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1000),
+        "served before a slot was free"
+    );
+}

@@ -193,6 +193,9 @@ fn read_server(fields: Option<Fields>) -> Option<ServerSettings> {
     let mut settings = ServerSettings {
         listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
         max_body_bytes: 1024 * 1024,
+        header_read_timeout: Duration::from_secs(10),
+        body_read_timeout: Duration::from_secs(30),
+        max_connections: 512,
     };
     let Some(mut f) = fields else {
         return Some(settings);
@@ -200,6 +203,15 @@ fn read_server(fields: Option<Fields>) -> Option<ServerSettings> {
     let listen = read_listen(&mut f, settings.listen);
     if let Some(n) = f.opt_int("max_body_bytes", 1..=(256 << 20)) {
         settings.max_body_bytes = n as usize;
+    }
+    if let Some(ms) = f.opt_int("header_read_timeout_ms", 100..=600_000) {
+        settings.header_read_timeout = Duration::from_millis(ms);
+    }
+    if let Some(ms) = f.opt_int("body_read_timeout_ms", 100..=600_000) {
+        settings.body_read_timeout = Duration::from_millis(ms);
+    }
+    if let Some(n) = f.opt_int("max_connections", 1..=1_000_000) {
+        settings.max_connections = n as usize;
     }
     f.finish();
     settings.listen = listen?;

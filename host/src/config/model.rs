@@ -30,6 +30,13 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// Largest accepted ingest body; larger ones get 413.
     pub max_body_bytes: usize,
+    /// How long a client has to send a request's head (and how long an idle connection is
+    /// kept between requests); on both listeners.
+    pub header_read_timeout: Duration,
+    /// How long a client has to send an ingest request's body; slower gets 408.
+    pub body_read_timeout: Duration,
+    /// Connections open at once per listener; past it, new ones wait to be accepted.
+    pub max_connections: usize,
 }
 
 /// The operator's endpoints (`/status`, `/admin/reload`), on their own listener so they are

@@ -243,6 +243,9 @@ fn webhook_ids_are_stable_and_distinct_and_filter_paths_resolve_against_the_conf
 /// Every numeric setting, where it is written, and the range it must be in.
 const BOUNDS: &[(&str, u64, u64)] = &[
     ("/server/max_body_bytes", 1, 256 << 20),
+    ("/server/header_read_timeout_ms", 100, 600_000),
+    ("/server/body_read_timeout_ms", 100, 600_000),
+    ("/server/max_connections", 1, 1_000_000),
     ("/delivery/timeout_ms", 1, 900_000),
     ("/delivery/lanes", 1, 1024),
     ("/delivery/max_in_flight_per_webhook", 1, 1024),

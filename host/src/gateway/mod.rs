@@ -7,6 +7,7 @@
 //! lane finish its attempt in flight (bounded), and closes the queue; everything else waits on
 //! disk for the next start. [`reload`] swaps in a new snapshot, whole, or changes nothing.
 
+mod http;
 pub mod reload;
 mod snapshot;
 
@@ -125,10 +126,6 @@ impl Gateway {
         &self.workers
     }
 
-    pub fn max_body_bytes(&self) -> usize {
-        self.started_with.server.max_body_bytes
-    }
-
     /// Whether shutdown has begun.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
@@ -211,14 +208,18 @@ pub async fn serve(
         ready_ms = started.elapsed().as_millis() as u64,
         "listening; send webhooks to http://{addr}/ingest/pusher"
     );
-    let public = axum::serve(listeners.public, crate::ingest::router(gateway.clone()))
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
-    let admin = axum::serve(listeners.admin, crate::admin::router(gateway.clone()))
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
-    let (public, admin) = tokio::join!(public.into_future(), admin.into_future());
+    let server = &gateway.started_with.server;
+    let limits = http::ConnectionLimits {
+        header_read_timeout: server.header_read_timeout,
+        max_connections: server.max_connections,
+    };
+    let public = crate::ingest::router(gateway.clone());
+    let admin = crate::admin::router(gateway.clone());
+    tokio::join!(
+        http::serve(listeners.public, public, limits, stop.clone()),
+        http::serve(listeners.admin, admin, limits, stop.clone()),
+    );
     background.iter().for_each(tokio::task::JoinHandle::abort);
-    public?;
-    admin?;
     tracing::info!("stopped accepting; finishing deliveries in flight");
     if gateway.drain(DRAIN_GRACE).await {
         tracing::info!("drained; what waits in the queue is delivered after the next start");

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::http::HeaderValue;
 use axum::http::StatusCode;
-use axum::http::header::RETRY_AFTER;
+use axum::http::header::{CONNECTION, RETRY_AFTER};
 use axum::response::{IntoResponse, Response};
 
 use super::batch::BatchError;
@@ -22,6 +23,8 @@ pub enum IngestError {
     TooLarge { limit: usize },
     #[error("could not read the body: {0}")]
     Body(String),
+    #[error("the body did not arrive within {} ms", timeout.as_millis())]
+    BodyTimeout { timeout: std::time::Duration },
     #[error("missing X-Pusher-Key header")]
     MissingKey,
     #[error("unknown app key")]
@@ -45,6 +48,7 @@ impl IngestError {
         match self {
             Self::WrongContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Body(_) | Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::MissingKey | Self::UnknownKey | Self::BadSignature => StatusCode::UNAUTHORIZED,
             Self::ShuttingDown | Self::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
@@ -57,9 +61,16 @@ impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.to_string() });
         let mut response = (self.status(), Json(body)).into_response();
-        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
-            let value = axum::http::HeaderValue::from_static(RETRY_AFTER_SECS);
-            response.headers_mut().insert(RETRY_AFTER, value);
+        let headers = response.headers_mut();
+        match self.status() {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+            }
+            // The rest of such a body may still be on its way: this connection is done.
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT => {
+                headers.insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
         response
     }

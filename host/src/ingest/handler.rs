@@ -1,13 +1,15 @@
 //! `POST /ingest/pusher`: check, authenticate, parse, route, enqueue durably, answer.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use bytes::Bytes;
+use http_body_util::BodyExt;
 use serde::Serialize;
 
 use super::IngestError;
@@ -48,7 +50,9 @@ pub async fn ingest_pusher(
             let counter = match e {
                 IngestError::WrongContentType => &metrics.ingest_wrong_content_type,
                 IngestError::TooLarge { .. } => &metrics.ingest_too_large,
-                IngestError::Body(_) => &metrics.ingest_unreadable,
+                IngestError::Body(_) | IngestError::BodyTimeout { .. } => {
+                    &metrics.ingest_unreadable
+                }
                 IngestError::MissingKey | IngestError::UnknownKey | IngestError::BadSignature => {
                     &metrics.ingest_unauthorized
                 }
@@ -81,8 +85,14 @@ async fn accept(
     if !is_json(headers) {
         return Err(IngestError::WrongContentType);
     }
-    let limit = gateway.max_body_bytes();
-    let body = read_limited(headers, body, limit).await?;
+    let server = &gateway.started_with().server;
+    let body = read_body(
+        headers,
+        body,
+        server.max_body_bytes,
+        server.body_read_timeout,
+    )
+    .await?;
     let key = header_str(headers, "x-pusher-key").ok_or(IngestError::MissingKey)?;
     // One snapshot for the whole request: the app found is the app whose routes are used.
     let snapshot = gateway.snapshot();
@@ -138,22 +148,51 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
-async fn read_limited(
+/// The most of an oversized body read and thrown away before answering 413.
+const DRAIN_BYTES: usize = 8 << 20;
+
+/// The body, whole, within `limit` bytes and `timeout`.
+///
+/// A body over the limit is read on and thrown away (up to [`DRAIN_BYTES`] more, within the
+/// timeout) before the 413 goes out: a client still sending when the connection closed would
+/// see it reset instead of reading the answer. One declaring more than that is refused at
+/// once.
+async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
-) -> Result<bytes::Bytes, IngestError> {
-    // Refuse early when the sender declares a size over the limit.
+    timeout: Duration,
+) -> Result<Bytes, IngestError> {
     let declared =
         header_str(headers, CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if declared.is_some_and(|n| n > limit.saturating_add(DRAIN_BYTES)) {
         return Err(IngestError::TooLarge { limit });
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(IngestError::TooLarge { limit })
+    let read = async {
+        let mut body = body;
+        let mut kept = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+        let mut thrown = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| IngestError::Body(e.to_string()))?;
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            if thrown == 0 && kept.len() + data.len() <= limit {
+                kept.extend_from_slice(data);
+                continue;
+            }
+            thrown += data.len();
+            if thrown > DRAIN_BYTES {
+                break;
+            }
         }
-        Err(e) => Err(IngestError::Body(e.to_string())),
-    }
+        if thrown > 0 {
+            Err(IngestError::TooLarge { limit })
+        } else {
+            Ok(Bytes::from(kept))
+        }
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(IngestError::BodyTimeout { timeout }))
 }
