@@ -102,8 +102,9 @@ pub fn finish(rows: &[Row], meta: &Meta, json_path: &Path) -> anyhow::Result<()>
     let latency = latency_summary(rows);
     if let (Some(gw), Some(direct)) = (find("latency-gateway"), find("latency-direct")) {
         line(format!(
-            "\n## Latency (open loop at 50 % of the gateway's max, {} req/s, 1 ev/req)\n",
-            rate(gw.offered_rps.unwrap_or(0.0))
+            "\n## Latency (open loop at 50 % of the gateway's max rate, {} req/s, 1 ev/req, up to {} connections)\n",
+            rate(gw.offered_rps.unwrap_or(0.0)),
+            gw.connections
         ));
         line("| path | ingest→sink p50 | p99 | p99.9 | ack p99 | added p99 (vs loadgen → sink) | delivered ev/s |".into());
         line("|---|---:|---:|---:|---:|---:|---:|".into());

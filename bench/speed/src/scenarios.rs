@@ -251,8 +251,13 @@ pub fn all() -> Vec<Scenario> {
     ]
 }
 
+/// The scenarios whose sustained rate (the lower of acked requests/s and delivered events/s)
+/// gives the gateway's maximum rate, the best of them: the latency and overload loads are
+/// fractions of it.
+pub const MAX_RATE_FROM: [&str; 2] = ["gateway-1", "gateway-c128"];
+
 /// The scenarios named by `selection` (ids or groups; empty: all). The latency and overload
-/// scenarios need the gateway's maximum rate, so they bring `gateway-1` along.
+/// scenarios need the gateway's maximum rate, so they bring its scenarios along.
 pub fn select(selection: &[String]) -> anyhow::Result<Vec<Scenario>> {
     let all = all();
     if selection.is_empty() {
@@ -271,7 +276,7 @@ pub fn select(selection: &[String]) -> anyhow::Result<Vec<Scenario>> {
         .any(|s| wanted(s) && matches!(s.load, Load::Open { .. }));
     Ok(all
         .into_iter()
-        .filter(|s| wanted(s) || (needs_max && s.id == "gateway-1"))
+        .filter(|s| wanted(s) || (needs_max && MAX_RATE_FROM.contains(&s.id)))
         .collect())
 }
 
@@ -358,7 +363,10 @@ mod tests {
                 .map(|s| s.id)
                 .collect::<Vec<_>>()
         };
-        assert_eq!(ids(&["overload"]), ["gateway-1", "overload"]);
+        assert_eq!(
+            ids(&["overload"]),
+            ["gateway-1", "gateway-c128", "overload"]
+        );
         assert_eq!(ids(&["baseline"]), ["forwarder-1", "forwarder-20"]);
         assert_eq!(ids(&[]).len(), all().len());
         assert!(select(&["nope".to_string()]).is_err());

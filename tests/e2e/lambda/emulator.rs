@@ -2,17 +2,16 @@
 //! port, running the Node.js handlers of tests/lambda/serverless.yml. Handlers append one JSON
 //! line per invocation to a record file the test reads.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use switchyard::json::{self, JsValue};
 
-use crate::support::{ChildGuard, PATIENCE, repo_root};
+use crate::support::{
+    ChildGuard, PATIENCE, collect_output, free_port, repo_root, start_on_a_free_port,
+};
 
 /// The serverless service's function names (`<service>-<stage>-<key>`).
 pub const WEBHOOKS_FN: &str = "switchyard-test-webhooks";
@@ -30,19 +29,7 @@ pub struct Emulator {
 impl Emulator {
     /// Starts the emulator with `secret` as the handlers' SOKETI_SECRET.
     pub fn start(secret: &str) -> Emulator {
-        // A port freed just before serverless-offline binds it can be taken meanwhile by a
-        // parallel test: try a few.
-        let mut last_output = Vec::new();
-        for _ in 0..3 {
-            match Self::try_start(secret) {
-                Ok(emulator) => return emulator,
-                Err(output) => last_output = output,
-            }
-        }
-        panic!(
-            "serverless-offline did not start (tests/setup.sh installs it); output:\n{}",
-            last_output.join("\n")
-        );
+        start_on_a_free_port("serverless-offline", || Self::try_start(secret))
     }
 
     fn try_start(secret: &str) -> Result<Emulator, Vec<String>> {
@@ -71,33 +58,24 @@ impl Emulator {
             .stderr(Stdio::piped())
             .spawn()
             .expect("node must be installed (tests/setup.sh installs it)");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let (ready_tx, ready_rx) = channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let output = output.clone();
-            let ready_tx = ready_tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if line.contains("listening on") {
-                        let _ = ready_tx.send(());
-                    }
-                    output.lock().unwrap().push(line);
-                }
-            });
-        }
+        let output = collect_output(&mut child);
         let child = ChildGuard(child);
-        match ready_rx.recv_timeout(PATIENCE) {
-            Ok(()) => Ok(Emulator {
-                _child: child,
-                port,
-                dir,
-                output,
-            }),
-            Err(_) => Err(output.lock().unwrap().clone()),
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            let lines = output.lock().unwrap();
+            if lines.iter().any(|l| l.contains("listening on")) {
+                drop(lines);
+                return Ok(Emulator {
+                    _child: child,
+                    port,
+                    dir,
+                    output,
+                });
+            }
+            drop(lines);
+            std::thread::sleep(Duration::from_millis(50));
         }
+        Err(output.lock().unwrap().clone())
     }
 
     /// The `endpoint` to give the Lambda client.
@@ -249,13 +227,6 @@ impl Record {
 }
 
 /// A loopback port free right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `JSON.stringify(JSON.parse(text))`, for expected values.
 pub fn js_stringify(text: &str) -> String {

@@ -9,10 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::emulator::{Record, RecordFile, free_port};
+use super::emulator::{Record, RecordFile};
 use super::{
     KEY, PRESENCE_EVENTS, SECRET, TRICKY_CLIENT_EVENT, config, expected_events, send, start_gateway,
 };
+use crate::support::free_port;
 use crate::support::{collect_output, repo_root};
 
 const FUNCTION: &str = "switchyard-lambda-example";

@@ -2,7 +2,7 @@
 //! (tests/soketi/driver.js). Both are killed when their handles drop.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::support::{ChildGuard, PATIENCE, collect_output, repo_root};
+use crate::support::{
+    ChildGuard, PATIENCE, collect_output, free_port, repo_root, start_on_a_free_port,
+};
 
 /// A soketi process on loopback.
 pub struct Soketi {
@@ -25,22 +27,11 @@ impl Soketi {
     /// after settings that keep it on loopback with free ports. Options come after, so a test
     /// may override anything.
     pub fn start(options: &Value) -> Soketi {
-        let mut last = Vec::new();
-        // A port found free can be taken by a parallel test before soketi binds it.
-        for _ in 0..3 {
-            match Self::try_start(options) {
-                Ok(soketi) => return soketi,
-                Err(output) => last = output,
-            }
-        }
-        panic!(
-            "soketi did not start (tests/setup.sh installs it); output:\n{}",
-            last.join("\n")
-        );
+        start_on_a_free_port("soketi", || Self::try_start(options))
     }
 
     fn try_start(options: &Value) -> Result<Soketi, Vec<String>> {
-        let port = free_tcp_port();
+        let port = free_port();
         let mut config = loopback(port);
         config.extend(
             options
@@ -114,21 +105,13 @@ fn loopback(port: u16) -> Map<String, Value> {
         "host": "127.0.0.1",
         "port": port,
         "metrics.host": "127.0.0.1",
-        "metrics.port": free_tcp_port(),
+        "metrics.port": free_port(),
         "cluster.address": "127.0.0.1",
         "cluster.unicast": "127.0.0.1",
         "cluster.port": free_udp_port(),
         "shutdownGracePeriod": 100,
     });
     config.as_object().unwrap().clone()
-}
-
-pub fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn free_udp_port() -> u16 {

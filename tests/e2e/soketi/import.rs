@@ -6,8 +6,9 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use super::harness::{Driver, Soketi, free_tcp_port};
+use super::harness::{Driver, Soketi};
 use super::{APP, assert_signed, collect, expected_deliveries, run_clients};
+use crate::support::free_port;
 use crate::support::{Gateway, Sink, binary};
 
 /// soketi's own webhooks: what `gateway_config` in the parent module says, in soketi's form.
@@ -43,7 +44,7 @@ fn soketi_set_up_by_switchyard_import_delivers_what_its_webhooks_said() {
     let source_path = dir.path().join("soketi.json");
     std::fs::write(&source_path, source.to_string()).unwrap();
     let out = dir.path().join("switchyard.toml");
-    let port = free_tcp_port();
+    let port = free_port();
     let result = Command::new(binary())
         .args(["import", "soketi"])
         .arg(&source_path)

@@ -57,6 +57,33 @@ impl Drop for ChildGuard {
     }
 }
 
+/// A TCP port free on loopback now (a parallel test may take it before it is bound: see
+/// [`start_on_a_free_port`]).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts a peer with `try_start`, which picks a free port; a port found free can be taken by
+/// a parallel test before the peer binds it, so up to three tries. Panics with the last
+/// output of `what` if none started.
+pub fn start_on_a_free_port<T>(what: &str, try_start: impl Fn() -> Result<T, Vec<String>>) -> T {
+    let mut last = Vec::new();
+    for _ in 0..3 {
+        match try_start() {
+            Ok(started) => return started,
+            Err(output) => last = output,
+        }
+    }
+    panic!(
+        "{what} did not start (tests/setup.sh installs it); output:\n{}",
+        last.join("\n")
+    );
+}
+
 /// Collects a child's stdout and stderr lines (for error messages) as they come.
 pub fn collect_output(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
     let output = Arc::new(Mutex::new(Vec::new()));

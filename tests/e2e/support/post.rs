@@ -1,8 +1,23 @@
 //! Signed (and unsigned) ingest requests.
 
+use std::sync::LazyLock;
+use std::time::Duration;
+
 use serde_json::Value;
 
 use super::Gateway;
+
+/// One HTTP client for every test request in the process: requests reuse its connections
+/// (idle ones only briefly, well within the gateway's header read timeout).
+pub fn client() -> &'static reqwest::blocking::Client {
+    static CLIENT: LazyLock<reqwest::blocking::Client> = LazyLock::new(|| {
+        reqwest::blocking::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap()
+    });
+    &CLIENT
+}
 
 /// A signed ingest request: returns (status, response body).
 pub fn post_signed(gateway: &Gateway, key: &str, secret: &str, body: &str) -> (u16, String) {
@@ -31,7 +46,7 @@ pub fn post_signed_with_retry_after(
     gateway: &Gateway,
     body: &str,
 ) -> (u16, Option<String>, String) {
-    let mut request = reqwest::blocking::Client::new()
+    let mut request = client()
         .post(gateway.url("/ingest/pusher"))
         .body(body.to_owned());
     for (name, value) in signed_headers(body) {
@@ -51,8 +66,7 @@ pub fn post_signed_with_retry_after(
 
 /// An ingest request with exactly these headers (plus JSON content type unless given).
 pub fn post_raw(gateway: &Gateway, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, String) {
-    let client = reqwest::blocking::Client::new();
-    let mut request = client.post(gateway.url("/ingest/pusher")).body(body);
+    let mut request = client().post(gateway.url("/ingest/pusher")).body(body);
     if !headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))

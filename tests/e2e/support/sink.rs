@@ -136,8 +136,7 @@ impl Sink {
     /// Sets how the sink answers requests to `path`: `{"status", "times"?, "retry_after"?,
     /// "match"?}` (see tests/support/sink.js).
     pub fn behave(&self, path: &str, behaviour: Value) {
-        let client = reqwest::blocking::Client::new();
-        let response = client
+        let response = super::client()
             .put(self.url("/__behaviour"))
             .query(&[("path", path)])
             .body(behaviour.to_string())
@@ -148,9 +147,12 @@ impl Sink {
 
     /// Requests to `path` are answered 200 again.
     pub fn recover(&self, path: &str) {
-        let client = reqwest::blocking::Client::new();
         let url = self.url("/__behaviour");
-        let response = client.delete(url).query(&[("path", path)]).send().unwrap();
+        let response = super::client()
+            .delete(url)
+            .query(&[("path", path)])
+            .send()
+            .unwrap();
         assert!(response.status().is_success());
     }
 
