@@ -57,6 +57,9 @@ pub struct Args {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LoadReport {
     pub secs: f64,
+    /// From the window's start to the last answer of a request due in it: longer than `secs`
+    /// when the server fell behind the schedule. Rates are per this span.
+    pub span_secs: f64,
     /// The open loop's schedule; none for a closed loop.
     pub offered_rps: Option<f64>,
     pub requests_ok: u64,
@@ -102,6 +105,8 @@ struct Tally {
     unsent: u64,
     latency: Histogram<u64>,
     acked_first_seqs: Vec<u64>,
+    /// When the last request due in the window was answered.
+    last_done: Option<Instant>,
 }
 
 pub async fn main(args: Args) -> anyhow::Result<()> {
@@ -154,12 +159,16 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
         std::fs::write(path, acked_bitmap(&tally.acked_first_seqs, k))?;
     }
     let secs = shared.args.secs;
+    let span_secs = tally
+        .last_done
+        .map_or(secs, |done| (done - shared.warm_at).as_secs_f64().max(secs));
     let report = LoadReport {
         secs,
+        span_secs,
         offered_rps: shared.args.rate,
         requests_ok: tally.requests_ok,
-        acked_rps: tally.requests_ok as f64 / secs,
-        acked_eps: (tally.requests_ok * k) as f64 / secs,
+        acked_rps: tally.requests_ok as f64 / span_secs,
+        acked_eps: (tally.requests_ok * k) as f64 / span_secs,
         statuses: tally.statuses,
         status_503_retry_after: tally.retry_after,
         errors: tally.errors,
@@ -229,6 +238,7 @@ async fn worker(s: Arc<Shared>) -> Tally {
         if due < s.warm_at {
             continue;
         }
+        tally.last_done = tally.last_done.max(Some(done));
         let _ = tally.latency.record((done - due).as_micros().max(1) as u64);
         match answer {
             Ok((200, _)) => tally.requests_ok += 1,
@@ -371,6 +381,7 @@ impl Tally {
             unsent: 0,
             latency: histogram(),
             acked_first_seqs: Vec::new(),
+            last_done: None,
         }
     }
 
@@ -384,6 +395,7 @@ impl Tally {
         self.unsent += other.unsent;
         let _ = self.latency.add(&other.latency);
         self.acked_first_seqs.extend(other.acked_first_seqs);
+        self.last_done = self.last_done.max(other.last_done);
     }
 }
 

@@ -317,3 +317,54 @@ pub async fn reload_on_sighup(gateway: Arc<Gateway>, mut hups: tokio::signal::un
         gateway.reload(ReloadTrigger::Signal).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(path: &Path) -> LoadedConfig {
+        config::load(path).unwrap()
+    }
+
+    #[test]
+    fn what_was_loaded_is_compared_not_what_the_file_holds_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchyard.toml");
+        let v1 = "[[apps]]\nid = \"a\"\nkey = \"k\"\nsecret = \"s\"\n";
+        std::fs::write(&path, v1).unwrap();
+        let loaded = load(&path);
+        let files = watched_files(&path, &loaded);
+        assert_eq!(files, [path.clone()]);
+        let was_loaded = loaded_contents(&path, &loaded, &[]);
+        assert_eq!(current_contents(&files), was_loaded, "nothing changed yet");
+
+        // Written after the load read it: a change, even though no reload has seen it.
+        std::fs::write(&path, v1.replace("\"s\"", "\"s2\"")).unwrap();
+        assert_ne!(current_contents(&files), was_loaded);
+        std::fs::write(&path, v1).unwrap();
+        assert_eq!(current_contents(&files), was_loaded, "back as loaded");
+
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            current_contents(&files)[&path],
+            None,
+            "a missing file is a state"
+        );
+    }
+
+    #[test]
+    fn an_outcome_is_ok_exactly_when_it_has_no_error() {
+        let outcome = |error: Option<&str>| ReloadOutcome {
+            trigger: ReloadTrigger::Admin,
+            at_ms: 1,
+            error: error.map(str::to_owned),
+            duration_ms: 2.0,
+        };
+        let ok = serde_json::to_value(outcome(None)).unwrap();
+        assert_eq!(ok["ok"], true);
+        assert_eq!(ok["trigger"], "admin");
+        let refused = serde_json::to_value(outcome(Some("apps: at least one app"))).unwrap();
+        assert_eq!(refused["ok"], false);
+        assert_eq!(refused["error"], "apps: at least one app");
+    }
+}

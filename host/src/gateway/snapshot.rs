@@ -148,3 +148,63 @@ pub fn compile_plans(
         Err(problems)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::{ConfigSource, validate};
+    use crate::filter::FilterSettings;
+
+    #[test]
+    fn each_webhook_is_found_by_its_apps_key_with_its_queue_number_and_its_apps_settings() {
+        let tree = json!({ "apps": [
+            { "id": "one", "key": "k1", "secret": "s1", "batching": { "max_events": 7 },
+              "webhooks": [
+                  { "id": "a", "url": "http://h/a", "event_types": ["client_event"] },
+                  { "id": "b", "url": "http://h/b", "event_types": ["member_added"], "lanes": 3 }
+              ] },
+            { "id": "two", "key": "k2", "secret": "s2",
+              "webhooks": [{ "id": "a", "url": "http://h/c", "event_types": ["client_event"] }] }
+        ]});
+        let (config, _) = validate(&tree, Path::new(".")).unwrap();
+        let runtime = FilterRuntime::new(FilterSettings::default()).unwrap();
+        let plans = compile_plans(&config, &runtime).unwrap();
+        let queues: HashMap<WebhookKey, QueueId> =
+            [("one", "a", 10), ("one", "b", 11), ("two", "a", 20)]
+                .into_iter()
+                .map(|(app, webhook, id)| (WebhookKey::new(app, webhook), QueueId(id)))
+                .collect();
+        let source = ConfigSource {
+            path: "switchyard.toml".into(),
+            content_hash: String::new(),
+        };
+        let snapshot = Snapshot::new(plans, source, &queues);
+
+        let one = snapshot.app_by_key("k1").unwrap();
+        assert_eq!(one.app().id, "one");
+        assert_eq!(one.queues, [QueueId(10), QueueId(11)], "in webhook order");
+        assert!(snapshot.app_by_key("one").is_none(), "found by key, not id");
+
+        let mut destinations = snapshot.destinations();
+        destinations.sort_by(|a, b| a.0.cmp(&b.0));
+        let summary: Vec<_> = destinations
+            .iter()
+            .map(|(key, id, d)| {
+                let app = (d.app_key.as_str(), d.secret.expose(), d.batching.max_events);
+                (key.to_string(), *id, app, d.webhook.lanes)
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("one/a".to_string(), QueueId(10), ("k1", "s1", 7), 16),
+                ("one/b".to_string(), QueueId(11), ("k1", "s1", 7), 3),
+                ("two/a".to_string(), QueueId(20), ("k2", "s2", 100), 16),
+            ]
+        );
+    }
+}
