@@ -334,7 +334,7 @@ mod tests {
         std::fs::write(&path, v1).unwrap();
         let loaded = load(&path);
         let files = watched_files(&path, &loaded);
-        assert_eq!(files, [path.clone()]);
+        assert_eq!(files, std::slice::from_ref(&path));
         let was_loaded = loaded_contents(&path, &loaded, &[]);
         assert_eq!(current_contents(&files), was_loaded, "nothing changed yet");
 

@@ -226,8 +226,6 @@ impl Record {
     }
 }
 
-/// A loopback port free right now.
-
 /// `JSON.stringify(JSON.parse(text))`, for expected values.
 pub fn js_stringify(text: &str) -> String {
     let mut out = Vec::new();
