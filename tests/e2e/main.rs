@@ -3,6 +3,7 @@
 
 mod cli;
 mod delivery;
+mod docs;
 mod filters;
 #[allow(dead_code)]
 #[path = "../../host/tests/guests/mod.rs"]

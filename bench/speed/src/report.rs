@@ -132,14 +132,16 @@ pub fn finish(rows: &[Row], meta: &Meta, json_path: &Path) -> anyhow::Result<()>
             meta.timing.overload_secs,
             r.connections
         ));
-        line("| acked req/s | ack p50 | ack p99 | 503 + Retry-After | other non-200 / errors | RSS MiB before / end of load / peak / after drain | drain | acked events | lost | delivered unacked | duplicates |".into());
-        line("|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|".into());
+        line("| acked req/s | last answer | ack p50 | ack p99 | ingest→sink p99 | 503 + Retry-After | other non-200 / errors | RSS MiB before / end of load / peak / after drain | drain | acked events | lost | delivered unacked | duplicates |".into());
+        line("|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|".into());
         let mib = |k: Option<u64>| k.map_or("—".into(), |k| format!("{:.0}", k as f64 / 1024.0));
         line(format!(
-            "| {} | {} | {} | {} | {} | {} / {} / {} / {} | {:.1} s{} | {} | {} | {} | {} |",
+            "| {} | {:.1} s | {} | {} | {} | {} | {} | {} / {} / {} / {} | {:.1} s{} | {} | {} | {} | {} |",
             rate(r.acked_rps),
+            r.window_secs,
             micros(r.ack_latency.p50_us),
             micros(r.ack_latency.p99_us),
+            micros(r.latency.p99_us),
             r.status_503_retry_after,
             failures(r),
             mib(o.rss_before_kib),

@@ -262,7 +262,12 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
             selected.len(),
             scenario.label
         );
-        let mut row = match run_one(&ctx, scenario).await {
+        let outcome = run_one(&ctx, scenario).await;
+        if !args.keep_logs {
+            // Queue files of a fast scenario take hundreds of MB: not kept for the whole run.
+            let _ = std::fs::remove_dir_all(ctx.tmp.join(scenario.id));
+        }
+        let mut row = match outcome {
             Ok(row) => row,
             Err(e) => {
                 let error = format!("{e:#}");

@@ -40,7 +40,7 @@ pub fn render(tree: &Value, format: Format, header: &[String]) -> Result<String,
     }
 }
 
-/// Writes a table the way the README writes configs: plain values first (objects as inline
+/// Writes a table the way the manual writes configs: plain values first (objects as inline
 /// tables, `filter = { channel_name_starts_with = "presence-" }`), then each top-level table as
 /// `[name]` and each list of tables as `[[path]]` sections.
 fn write_table(
