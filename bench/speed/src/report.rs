@@ -68,24 +68,25 @@ pub fn finish(rows: &[Row], meta: &Meta, json_path: &Path) -> anyhow::Result<()>
         "\n## Throughput (closed loop, {} s windows after {} s warm-up; ratios: delivered events/s)\n",
         meta.timing.secs, meta.timing.warmup
     ));
-    line("| scenario | ev/req | conns | acked req/s | delivered ev/s | × forwarder | × durable-ref | ingest→sink p50 | p99 | CPU s / 100k ev | peak RSS MiB | bad sig | non-200 / errors |".into());
-    line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|".into());
+    line("| scenario | ev/req | conns | acked req/s | delivered ev/s | backlog at end | × forwarder | × durable-ref | ingest→sink p50 | p99 | CPU s / 100k ev | peak RSS MiB | bad sig | non-200 / errors |".into());
+    line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|".into());
     for r in rows.iter().filter(|r| r.offered_rps.is_none()) {
         if let Some(error) = &r.error {
             line(format!(
-                "| {} | failed: {} |||||||||||",
+                "| {} | failed: {} ||||||||||||",
                 r.label,
                 error.replace('|', "/")
             ));
             continue;
         }
         line(format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.label,
             r.events_per_request,
             r.connections,
             rate(r.acked_rps),
             rate(r.delivered_eps),
+            rate(r.backlog_at_end as f64),
             times(&r.vs_forwarder),
             times(&r.vs_durable),
             micros(r.latency.p50_us),
@@ -108,7 +109,12 @@ pub fn finish(rows: &[Row], meta: &Meta, json_path: &Path) -> anyhow::Result<()>
         ));
         line("| path | ingest→sink p50 | p99 | p99.9 | ack p99 | added p99 (vs loadgen → sink) | delivered ev/s |".into());
         line("|---|---:|---:|---:|---:|---:|---:|".into());
-        for id in ["latency-direct", "latency-forwarder", "latency-gateway"] {
+        for id in [
+            "latency-direct",
+            "latency-forwarder",
+            "latency-durable",
+            "latency-gateway",
+        ] {
             let Some(r) = find(id) else { continue };
             line(format!(
                 "| {} | {} | {} | {} | {} | {} | {} |",

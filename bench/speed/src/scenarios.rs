@@ -234,6 +234,14 @@ pub fn all() -> Vec<Scenario> {
             0.5,
             128,
         ),
+        // Not in the list: tells the disk's stalls (fsync) from the gateway's own.
+        open(
+            "latency-durable",
+            "durable-ref fsync on, 50 % of max",
+            durable(true, 100),
+            0.5,
+            128,
+        ),
         open(
             "latency-gateway",
             "gateway simple, 50 % of max",

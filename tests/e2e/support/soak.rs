@@ -68,8 +68,12 @@ pub fn reload_soak(
     loader.join().unwrap();
     report.sent = next_seq.load(Ordering::SeqCst);
 
+    // Deliveries may carry several events (a lane coalesces what waits): count events.
+    let events = |got: &[super::Received]| -> u64 {
+        got.iter().map(|r| r.event_names().len() as u64).sum()
+    };
     let mut stamps = HashMap::new();
-    for delivery in sink.expect(report.sent as usize) {
+    for delivery in sink.until("every event sent", |got| events(got) >= report.sent) {
         for event in delivery.json()["events"].as_array().unwrap() {
             let seq: u64 = event["channel"].as_str().unwrap()["seq-".len()..]
                 .parse()
