@@ -38,7 +38,9 @@ fn main() {
         "[[apps.webhooks]]\nurl = \"{}\"\nevent_types = [\"channel_occupied\"]\nfilters = [{{ module = \"stamp.wasm\" }}]",
         sink.url("/hook")
     );
-    let server = "\n[filters]\ncache_dir = \"cache\"";
+    // A generous call deadline: module compiles take both cores for a moment, and a filter
+    // timing out would dead-letter events this soak counts.
+    let server = "\n[filters]\ncache_dir = \"cache\"\ncall_timeout_ms = 2000";
     let config = with_free_admin_port(&one_app_config(server, &webhook), "switchyard.toml");
     std::fs::write(dir.path().join("switchyard.toml"), config).unwrap();
     let gateway = Arc::new(Gateway::start_at(

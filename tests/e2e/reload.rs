@@ -282,11 +282,11 @@ fn reloads_under_load_lose_nothing_and_never_decide_with_a_stale_version() {
     let dir = tempfile::tempdir().unwrap();
     let module = dir.path().join("stamp.wasm");
     std::fs::copy(&versions[0], &module).unwrap();
-    std::fs::write(
-        dir.path().join("switchyard.toml"),
-        filtered_config(&sink.url("/hook"), &module),
-    )
-    .unwrap();
+    // Compiling each new module takes both cores for a moment; a generous call deadline keeps
+    // the filter's wall-clock timeout (tested elsewhere) out of what this test measures.
+    let config = filtered_config(&sink.url("/hook"), &module)
+        .replace("[server]", "[filters]\ncall_timeout_ms = 2000\n\n[server]");
+    std::fs::write(dir.path().join("switchyard.toml"), config).unwrap();
     let gateway = std::sync::Arc::new(Gateway::start_at(
         &dir.path().join("switchyard.toml"),
         dir,

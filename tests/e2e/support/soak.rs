@@ -69,11 +69,38 @@ pub fn reload_soak(
     report.sent = next_seq.load(Ordering::SeqCst);
 
     // Deliveries may carry several events (a lane coalesces what waits): count events.
-    let events = |got: &[super::Received]| -> u64 {
-        got.iter().map(|r| r.event_names().len() as u64).sum()
-    };
+    let events =
+        |got: &[super::Received]| -> u64 { got.iter().map(|r| r.event_names().len() as u64).sum() };
     let mut stamps = HashMap::new();
-    for delivery in sink.until("every event sent", |got| events(got) >= report.sent) {
+    let deadline = Instant::now() + super::PATIENCE;
+    let mut got = Vec::new();
+    while events(&got) < report.sent {
+        match sink.next_within(deadline.saturating_duration_since(Instant::now())) {
+            Some(r) => got.push(r),
+            None => {
+                let seen: std::collections::HashSet<u64> = got
+                    .iter()
+                    .flat_map(|r| r.event_names())
+                    .map(|(_, c)| c["seq-".len()..].parse().unwrap())
+                    .collect();
+                let missing: Vec<u64> = (0..report.sent).filter(|s| !seen.contains(s)).collect();
+                let warnings: Vec<String> = gateway
+                    .logs()
+                    .into_iter()
+                    .filter(|l| {
+                        l.contains("\"level\":\"WARN\"") || l.contains("\"level\":\"ERROR\"")
+                    })
+                    .collect();
+                panic!(
+                    "{} of {} events delivered; missing {missing:?}; warnings:\n{}",
+                    events(&got),
+                    report.sent,
+                    warnings.join("\n")
+                );
+            }
+        }
+    }
+    for delivery in got {
         for event in delivery.json()["events"].as_array().unwrap() {
             let seq: u64 = event["channel"].as_str().unwrap()["seq-".len()..]
                 .parse()
