@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::metrics::Latency;
 use crate::runner::{Row, Timing};
 use crate::scenarios::Scenario;
 
@@ -19,6 +20,9 @@ pub struct Meta {
     pub measure_secs: f64,
     pub total_secs: f64,
     pub gateway_max_rps: Option<f64>,
+    /// Cores busy with other processes just before the run.
+    pub busy_cores_before: Option<f64>,
+    pub rounds: usize,
     pub git: Option<String>,
     pub cpus: usize,
 }
@@ -43,6 +47,115 @@ pub fn add_ratios(row: &mut Row, scenario: &Scenario, earlier: &[Row]) {
     row.vs_durable = ratio(scenario.vs_durable);
 }
 
+/// One row per steady scenario from its rounds: medians of the rates, latencies and CPU, the
+/// highest peak RSS and backlog, sums of the failures, and each ratio's median and range over
+/// the rounds (each round's ratio is to the reference of the same round).
+pub fn combine_rounds(scenarios: &[&Scenario], per_round: &[Vec<Row>]) -> Vec<Row> {
+    scenarios
+        .iter()
+        .map(|sc| {
+            let all: Vec<&Row> = per_round
+                .iter()
+                .filter_map(|rows| rows.iter().find(|r| r.id == sc.id))
+                .collect();
+            let ok: Vec<&Row> = all.iter().copied().filter(|r| r.error.is_none()).collect();
+            match ok.first() {
+                Some(_) => combine(&ok, &all),
+                None => all.first().map_or_else(Row::default, |&r| r.clone()),
+            }
+        })
+        .collect()
+}
+
+fn combine(ok: &[&Row], all: &[&Row]) -> Row {
+    let mut row = ok[0].clone();
+    let med = |f: &dyn Fn(&Row) -> f64| median(ok.iter().map(|&r| f(r)).collect());
+    let med_opt = |f: &dyn Fn(&Row) -> Option<f64>| {
+        let v: Vec<f64> = ok.iter().filter_map(|&r| f(r)).collect();
+        (!v.is_empty()).then(|| median(v))
+    };
+    let latency = |pick: fn(&Row) -> Latency| {
+        let med_u = |f: fn(Latency) -> u64| med(&|r| f(pick(r)) as f64).round() as u64;
+        Latency {
+            count: ok.iter().map(|&r| pick(r).count).sum(),
+            p50_us: med_u(|l| l.p50_us),
+            p99_us: med_u(|l| l.p99_us),
+            p999_us: med_u(|l| l.p999_us),
+            max_us: ok.iter().map(|&r| pick(r).max_us).max().unwrap_or(0),
+        }
+    };
+    row.window_secs = med(&|r| r.window_secs);
+    row.acked_rps = med(&|r| r.acked_rps);
+    row.acked_eps = med(&|r| r.acked_eps);
+    row.delivered_eps = med(&|r| r.delivered_eps);
+    row.latency = latency(|r| r.latency);
+    row.ack_latency = latency(|r| r.ack_latency);
+    row.cpu_secs = med_opt(&|r| r.cpu_secs);
+    row.cpu_secs_per_100k_events = med_opt(&|r| r.cpu_secs_per_100k_events);
+    row.loadgen_cpu_secs = med(&|r| r.loadgen_cpu_secs);
+    row.sink_cpu_secs = med_opt(&|r| r.sink_cpu_secs);
+    row.other_cpu_cores = med_opt(&|r| r.other_cpu_cores);
+    row.peak_rss_kib = ok.iter().filter_map(|r| r.peak_rss_kib).max();
+    row.backlog_at_end = ok.iter().map(|r| r.backlog_at_end).max().unwrap_or(0);
+    row.bad_signatures = ok.iter().map(|r| r.bad_signatures).sum();
+    row.duplicates = ok.iter().map(|r| r.duplicates).sum();
+    row.unparsed = ok.iter().map(|r| r.unparsed).sum();
+    row.status_503_retry_after = ok.iter().map(|r| r.status_503_retry_after).sum();
+    row.errors = ok.iter().map(|r| r.errors).sum();
+    row.unsent = ok.iter().map(|r| r.unsent).sum();
+    row.non_200 = BTreeMap::new();
+    for r in ok {
+        for (status, n) in &r.non_200 {
+            *row.non_200.entry(*status).or_default() += n;
+        }
+    }
+    let ratio = |pick: fn(&Row) -> &Option<(String, f64)>| {
+        let name = ok
+            .iter()
+            .find_map(|&r| pick(r).as_ref().map(|(n, _)| n.clone()))?;
+        let values: Vec<f64> = ok
+            .iter()
+            .filter_map(|&r| pick(r).as_ref().map(|(_, x)| *x))
+            .collect();
+        let range = values
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        Some(((name, median(values)), range))
+    };
+    (row.vs_forwarder, row.vs_forwarder_range) = ratio(|r| &r.vs_forwarder).unzip();
+    (row.vs_durable, row.vs_durable_range) = ratio(|r| &r.vs_durable).unzip();
+    row.rounds = ok.len();
+    // The gateway's logs and metrics over every round.
+    if let Some(g) = &mut row.gateway {
+        for other in ok[1..].iter().filter_map(|r| r.gateway.as_ref()) {
+            g.log_warnings += other.log_warnings;
+            g.log_errors += other.log_errors;
+            for m in &other.log_sample {
+                if !g.log_sample.contains(m) {
+                    g.log_sample.push(m.clone());
+                }
+            }
+            for (name, value) in &other.metrics {
+                *g.metrics.entry(name.clone()).or_default() += value;
+            }
+        }
+    }
+    row.round_errors = all.iter().filter_map(|r| r.error.clone()).collect();
+    row
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n % 2 {
+        1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 pub fn one_line(r: &Row) -> String {
     format!(
         "acked {} req/s, delivered {} ev/s, p50 {}, p99 {}{}",
@@ -56,7 +169,12 @@ pub fn one_line(r: &Row) -> String {
     )
 }
 
-pub fn finish(rows: &[Row], meta: &Meta, json_path: &Path) -> anyhow::Result<()> {
+pub fn finish(
+    rows: &[Row],
+    per_round: &[Vec<Row>],
+    meta: &Meta,
+    json_path: &Path,
+) -> anyhow::Result<()> {
     let find = |id: &str| rows.iter().find(|r| r.id == id && r.error.is_none());
     let mut out = String::new();
     let mut line = |s: String| {
@@ -65,36 +183,47 @@ pub fn finish(rows: &[Row], meta: &Meta, json_path: &Path) -> anyhow::Result<()>
     };
 
     line(format!(
-        "\n## Throughput (closed loop, {} s windows after {} s warm-up; ratios: delivered events/s)\n",
-        meta.timing.secs, meta.timing.warmup
+        "\n## Throughput (closed loop, {} s windows after {} s warm-up, {}; ratios: delivered events/s{})\n",
+        meta.timing.secs,
+        meta.timing.warmup,
+        match meta.rounds {
+            1 => "1 round".to_owned(),
+            n => format!("medians of {n} rounds"),
+        },
+        if meta.rounds > 1 {
+            ", lowest–highest round in brackets"
+        } else {
+            ""
+        }
     ));
-    line("| scenario | ev/req | conns | acked req/s | delivered ev/s | backlog at end | × forwarder | × durable-ref | ingest→sink p50 | p99 | CPU s / 100k ev | peak RSS MiB | bad sig | non-200 / errors |".into());
-    line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|".into());
+    line("| scenario | ev/req | conns | acked req/s | delivered ev/s | backlog at end | × forwarder | × durable-ref | ingest→sink p50 | p99 | CPU s / 100k ev | peak RSS MiB | other CPU (cores) | bad sig | non-200 / errors |".into());
+    line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|".into());
     for r in rows.iter().filter(|r| r.offered_rps.is_none()) {
         if let Some(error) = &r.error {
             line(format!(
-                "| {} | failed: {} ||||||||||||",
+                "| {} | failed: {} |||||||||||||",
                 r.label,
                 error.replace('|', "/")
             ));
             continue;
         }
         line(format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.label,
             r.events_per_request,
             r.connections,
             rate(r.acked_rps),
             rate(r.delivered_eps),
             rate(r.backlog_at_end as f64),
-            times(&r.vs_forwarder),
-            times(&r.vs_durable),
+            times(&r.vs_forwarder, r.vs_forwarder_range),
+            times(&r.vs_durable, r.vs_durable_range),
             micros(r.latency.p50_us),
             micros(r.latency.p99_us),
             r.cpu_secs_per_100k_events
                 .map_or("—".into(), |c| format!("{c:.2}")),
             r.peak_rss_kib
                 .map_or("—".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
+            r.other_cpu_cores.map_or("—".into(), |c| format!("{c:.2}")),
             r.bad_signatures,
             failures(r),
         ));
@@ -173,24 +302,36 @@ pub fn finish(rows: &[Row], meta: &Meta, json_path: &Path) -> anyhow::Result<()>
         ));
     }
 
-    let gateway_logs: Vec<String> = rows
+    // What the gateway said went wrong: its warn/error log lines and failure counters.
+    let gateway_notes: Vec<String> = rows
         .iter()
         .filter_map(|r| {
             let g = r.gateway.as_ref()?;
-            (g.log_warnings + g.log_errors > 0).then(|| {
-                format!(
-                    "{}: {} warnings, {} errors ({})",
-                    r.id,
+            let mut notes = Vec::new();
+            if g.log_warnings + g.log_errors > 0 {
+                notes.push(format!(
+                    "{} warnings, {} errors in the log ({})",
                     g.log_warnings,
                     g.log_errors,
                     g.log_sample.join("; ")
-                )
-            })
+                ));
+            }
+            for name in [
+                "switchyard_filter_failures_total",
+                "switchyard_dead_letters_total",
+                "switchyard_delivery_failures_total",
+                "switchyard_delivery_retries_total",
+            ] {
+                if let Some(&n) = g.metrics.get(name).filter(|&&n| n > 0.0) {
+                    notes.push(format!("{name} {n}"));
+                }
+            }
+            (!notes.is_empty()).then(|| format!("{}: {}", r.id, notes.join("; ")))
         })
         .collect();
-    if !gateway_logs.is_empty() {
-        line("\nGateway log (warn and above):".into());
-        for l in &gateway_logs {
+    if !gateway_notes.is_empty() {
+        line("\nThe gateway reported (all rounds):".into());
+        for l in &gateway_notes {
             line(format!("- {l}"));
         }
     }
@@ -208,9 +349,11 @@ pub fn finish(rows: &[Row], meta: &Meta, json_path: &Path) -> anyhow::Result<()>
         line(format!("| {} | {} | {} |", t.target, t.measured, met));
     }
     line(format!(
-        "\ncommit {}, {} CPUs; built in {}; measured in {:.0} s; total {:.0} s. JSON: {}",
+        "\ncommit {}, {} CPUs ({} busy with other processes before the run); built in {}; measured in {:.0} s; total {:.0} s. JSON: {}",
         meta.git.as_deref().unwrap_or("?"),
         meta.cpus,
+        meta.busy_cores_before
+            .map_or("?".into(), |b| format!("{b:.1}")),
         if meta.build_secs.is_empty() {
             "— (--no-build)".to_owned()
         } else {
@@ -229,6 +372,7 @@ pub fn finish(rows: &[Row], meta: &Meta, json_path: &Path) -> anyhow::Result<()>
     let document = json!({
         "meta": meta,
         "rows": rows,
+        "rounds": per_round,
         "summary": {
             "latency": latency,
             "filters_ratio": filters_ratio,
@@ -385,10 +529,12 @@ fn targets(rows: &[Row], filters_ratio: Option<f64>, latency: &LatencySummary) -
     out
 }
 
-fn times(ratio: &Option<(String, f64)>) -> String {
-    ratio
-        .as_ref()
-        .map_or("—".into(), |(_, x)| format!("{x:.2}×"))
+fn times(ratio: &Option<(String, f64)>, range: Option<(f64, f64)>) -> String {
+    match (ratio, range) {
+        (None, _) => "—".into(),
+        (Some((_, x)), Some((lo, hi))) if hi > lo => format!("{x:.2}× ({lo:.2}–{hi:.2})"),
+        (Some((_, x)), _) => format!("{x:.2}×"),
+    }
 }
 
 fn failures(r: &Row) -> String {
@@ -450,5 +596,15 @@ mod tests {
         assert_eq!(micros(3_700), "3.7 ms");
         assert_eq!(micros(4_000_000), "4.00 s");
         assert_eq!(signed_micros(-1500), "−1.5 ms");
+    }
+
+    #[test]
+    fn ratios_show_their_spread_over_rounds() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![1.0, 2.0]), 1.5);
+        let r = Some(("forwarder-1".to_owned(), 0.7));
+        assert_eq!(times(&r, Some((0.6, 0.8))), "0.70× (0.60–0.80)");
+        assert_eq!(times(&r, Some((0.7, 0.7))), "0.70×");
+        assert_eq!(times(&None, None), "—");
     }
 }

@@ -42,6 +42,10 @@ pub struct Args {
     /// Use the gateway and filter already built in the target dir.
     #[arg(long)]
     pub no_build: bool,
+    /// Rounds of the steady scenarios (default 2, quick 1): the table shows medians, and the
+    /// spread of each ratio over the rounds.
+    #[arg(long)]
+    pub rounds: Option<usize>,
     /// Keep the temp dir with every process's log, configs and queue files.
     #[arg(long)]
     pub keep_logs: bool,
@@ -71,6 +75,10 @@ pub struct Row {
     pub delivered_eps: f64,
     pub vs_forwarder: Option<(String, f64)>,
     pub vs_durable: Option<(String, f64)>,
+    /// Over the rounds: how many measured it, and each ratio's lowest and highest.
+    pub rounds: usize,
+    pub vs_forwarder_range: Option<(f64, f64)>,
+    pub vs_durable_range: Option<(f64, f64)>,
     /// Ingest→sink, per event, measured by the sink.
     pub latency: Latency,
     /// Request→answer, measured by the load generator.
@@ -89,9 +97,14 @@ pub struct Row {
     pub backlog_at_end: i64,
     pub loadgen_cpu_secs: f64,
     pub sink_cpu_secs: Option<f64>,
+    /// CPU cores busy in the window with something other than the system, the load generator
+    /// and the sink (other builds on a shared machine): the noise of this row.
+    pub other_cpu_cores: Option<f64>,
     pub gateway: Option<GatewayInfo>,
     pub overload: Option<Overload>,
     pub error: Option<String>,
+    /// Rounds that failed (the row combines the others).
+    pub round_errors: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -100,7 +113,9 @@ pub struct GatewayInfo {
     pub metrics: BTreeMap<String, f64>,
     pub log_warnings: u64,
     pub log_errors: u64,
+    /// Distinct messages, and the first lines whole (fields included).
     pub log_sample: Vec<String>,
+    pub log_first_lines: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -146,8 +161,8 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
             drain_timeout_secs: 45.0,
         },
         false => Timing {
-            secs: 25.0,
-            warmup: 3.0,
+            secs: 12.0,
+            warmup: 2.0,
             overload_secs: 30.0,
             drain_timeout_secs: 120.0,
         },
@@ -238,59 +253,58 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
         max_rps: None,
     };
 
+    // How busy the machine is before anything of ours runs: other builds skew every figure.
+    let busy_before = busy_cores_over(Duration::from_secs(2)).await;
+    if let Some(busy) = busy_before.filter(|&b| b > 0.3) {
+        eprintln!(
+            "speed: warning: {busy:.1} cores busy before the run (other processes); expect noisy figures"
+        );
+    }
     let measured_at = Instant::now();
-    let estimate: f64 = selected
-        .iter()
-        .map(|s| match s.load {
-            Load::Open { of_max } if of_max > 1.0 => timing.overload_secs + 20.0,
-            _ => timing.warmup + timing.secs + 1.5,
-        })
-        .sum();
+    // Rounds of every steady scenario, then the overload once (it leaves the machine hot).
+    let (overload, steady): (Vec<&Scenario>, Vec<&Scenario>) =
+        selected.iter().partition(|s| s.group == "overload");
+    let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 2 }).max(1);
+    let estimate = rounds as f64 * steady.len() as f64 * (timing.warmup + timing.secs + 1.5)
+        + overload.len() as f64 * (timing.overload_secs + 25.0);
     eprintln!(
-        "speed: {} scenarios, about {:.0} min (window {} s after {} s of warm-up); processes log to {}",
-        selected.len(),
+        "speed: {} scenarios × {rounds} round(s){}, about {:.0} min (windows of {} s after {} s of warm-up); processes log to {}",
+        steady.len(),
+        if overload.is_empty() {
+            ""
+        } else {
+            " + overload"
+        },
         estimate / 60.0,
         timing.secs,
         timing.warmup,
         ctx.tmp.display()
     );
-    let mut rows: Vec<Row> = Vec::new();
-    for (i, scenario) in selected.iter().enumerate() {
-        eprint!(
-            "speed: [{}/{}] {:<40}",
-            i + 1,
-            selected.len(),
-            scenario.label
-        );
-        let outcome = run_one(&ctx, scenario).await;
-        if !args.keep_logs {
-            // Queue files of a fast scenario take hundreds of MB: not kept for the whole run.
-            let _ = std::fs::remove_dir_all(ctx.tmp.join(scenario.id));
-        }
-        let mut row = match outcome {
-            Ok(row) => row,
-            Err(e) => {
-                let error = format!("{e:#}");
-                eprintln!(" FAILED: {error}");
-                Row {
-                    id: scenario.id.into(),
-                    label: scenario.label.into(),
-                    error: Some(error),
-                    ..Row::default()
-                }
+    let total = rounds * steady.len() + overload.len();
+    let mut done = 0;
+    let mut per_round: Vec<Vec<Row>> = Vec::new();
+    for round in 0..rounds {
+        let mut rows: Vec<Row> = Vec::new();
+        for scenario in &steady {
+            done += 1;
+            let row = run_logged(&ctx, scenario, &rows, (done, total), args.keep_logs).await;
+            // What the gateway sustains: acknowledged, and delivered without a growing
+            // backlog; the best of 32 and 128 connections (with fsync, fewer connections mean
+            // smaller group commits, so 32 alone understates it). From the first round, so
+            // every round's latency runs at the same rate.
+            if round == 0 && scenarios::MAX_RATE_FROM.contains(&scenario.id) && row.error.is_none()
+            {
+                let sustained = row.acked_rps.min(row.delivered_eps);
+                ctx.max_rps = Some(ctx.max_rps.map_or(sustained, |m: f64| m.max(sustained)));
             }
-        };
-        report::add_ratios(&mut row, scenario, &rows);
-        if row.error.is_none() {
-            eprintln!(" {}", report::one_line(&row));
+            rows.push(row);
         }
-        if scenarios::MAX_RATE_FROM.contains(&scenario.id) && row.error.is_none() {
-            // What it sustains: acknowledged, and delivered without a growing backlog; the
-            // best of 32 and 128 connections (with fsync, fewer connections mean smaller
-            // group commits, so 32 alone understates it).
-            let sustained = row.acked_rps.min(row.delivered_eps);
-            ctx.max_rps = Some(ctx.max_rps.map_or(sustained, |m: f64| m.max(sustained)));
-        }
+        per_round.push(rows);
+    }
+    let mut rows = report::combine_rounds(&steady, &per_round);
+    for scenario in overload {
+        done += 1;
+        let row = run_logged(&ctx, scenario, &rows, (done, total), args.keep_logs).await;
         rows.push(row);
     }
     sink.stop().await;
@@ -307,13 +321,47 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
         measure_secs: measured_at.elapsed().as_secs_f64(),
         total_secs: started.elapsed().as_secs_f64(),
         gateway_max_rps: ctx.max_rps,
+        busy_cores_before: busy_before,
+        rounds,
         git: git_describe(&root),
         cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
     };
     let json = args
         .json
         .unwrap_or_else(|| target_dir.join("speed-results.json"));
-    report::finish(&rows, &meta, &json)
+    report::finish(&rows, &per_round, &meta, &json)
+}
+
+/// Runs one scenario, prints a line about it, and adds its ratios to `earlier` rows.
+async fn run_logged(
+    ctx: &Ctx,
+    scenario: &Scenario,
+    earlier: &[Row],
+    (n, total): (usize, usize),
+    keep_logs: bool,
+) -> Row {
+    eprint!("speed: [{n}/{total}] {:<40}", scenario.label);
+    let outcome = run_one(ctx, scenario).await;
+    if !keep_logs {
+        // Queue files of a fast scenario take hundreds of MB: not kept for the whole run.
+        let _ = std::fs::remove_dir_all(ctx.tmp.join(scenario.id));
+    }
+    let mut row = match outcome {
+        Ok(row) => row,
+        Err(e) => {
+            let error = format!("{e:#}");
+            eprintln!(" FAILED: {error}");
+            return Row {
+                id: scenario.id.into(),
+                label: scenario.label.into(),
+                error: Some(error),
+                ..Row::default()
+            };
+        }
+    };
+    report::add_ratios(&mut row, scenario, earlier);
+    eprintln!(" {}", report::one_line(&row));
+    row
 }
 
 async fn run_one(ctx: &Ctx, sc: &Scenario) -> anyhow::Result<Row> {
@@ -518,6 +566,10 @@ async fn run_one(ctx: &Ctx, sc: &Scenario) -> anyhow::Result<Row> {
         backlog_at_end: window.load.total_acked_events as i64 - window.sink.total.unique as i64,
         loadgen_cpu_secs: window.load.cpu_secs,
         sink_cpu_secs: window.sink_cpu,
+        other_cpu_cores: window.busy_cores.map(|busy| {
+            let ours = window.sut_cpu.unwrap_or(0.0) + window.sink_cpu.unwrap_or(0.0);
+            (busy - (ours + window.load.cpu_secs) / window.secs).max(0.0)
+        }),
         ..Row::default()
     };
 
@@ -558,6 +610,8 @@ struct Window {
     sink: SinkStats,
     sut_cpu: Option<f64>,
     sink_cpu: Option<f64>,
+    /// Cores busy machine-wide in the window (`/proc/stat`).
+    busy_cores: Option<f64>,
 }
 
 /// Runs the load generator; snapshots the sink and the server's CPU when it announces the
@@ -593,6 +647,7 @@ async fn drive_load(
         .post(format!("http://127.0.0.1:{}/reset-window", ctx.sink_port))
         .send()
         .await?;
+    let machine_at = machine_cpu();
     let (at, cpu_at, sink_cpu_at) = (
         Instant::now(),
         sut_pid.and_then(cpu_seconds),
@@ -607,6 +662,10 @@ async fn drive_load(
     let sink_cpu = cpu_seconds(ctx.sink_pid)
         .zip(sink_cpu_at)
         .map(|(b, a)| b - a);
+    let busy_cores = machine_cpu().zip(machine_at).map(|((b1, t1), (b0, t0))| {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        (b1 - b0) / (t1 - t0).max(1.0) * cpus
+    });
     let sink = sink_stats(ctx).await?;
     let load: LoadReport = serde_json::from_str(&report).context("the load generator's report")?;
     loadgen.stop().await;
@@ -616,6 +675,7 @@ async fn drive_load(
         sink,
         sut_cpu,
         sink_cpu,
+        busy_cores,
     })
 }
 
@@ -762,6 +822,9 @@ async fn gateway_info(ctx: &Ctx, port: u16, log: &Path) -> GatewayInfo {
         if info.log_sample.len() < 5 && !info.log_sample.iter().any(|m| m == message) {
             info.log_sample.push(message.chars().take(200).collect());
         }
+        if info.log_first_lines.len() < 5 {
+            info.log_first_lines.push(line.chars().take(1000).collect());
+        }
     }
     info
 }
@@ -842,6 +905,34 @@ async fn wait_ready(http: &reqwest::Client, url: &str, process: &Proc) -> anyhow
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     bail!("{url} did not answer within 60 s{}", process.log_tail())
+}
+
+/// Cores busy machine-wide over `period`.
+async fn busy_cores_over(period: Duration) -> Option<f64> {
+    let before = machine_cpu()?;
+    tokio::time::sleep(period).await;
+    let after = machine_cpu()?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    Some((after.0 - before.0) / (after.1 - before.1).max(0.01) * cpus)
+}
+
+/// Machine-wide busy and total CPU time in clock ticks (the `cpu` line of `/proc/stat`).
+fn machine_cpu() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|t| t.parse().unwrap_or(0.0))
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    let total: f64 = ticks.iter().sum();
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some(((total - idle) / ticks_per_sec, total / ticks_per_sec))
 }
 
 /// A port free right now on 127.0.0.1 (the process that gets it binds it a moment later).

@@ -193,7 +193,7 @@ fn read_server(fields: Option<Fields>) -> Option<ServerSettings> {
     let mut settings = ServerSettings {
         listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
         max_body_bytes: 1024 * 1024,
-        header_read_timeout: Duration::from_secs(10),
+        header_read_timeout: Duration::from_secs(30),
         body_read_timeout: Duration::from_secs(30),
         max_connections: 512,
     };

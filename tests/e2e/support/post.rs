@@ -7,12 +7,13 @@ use serde_json::Value;
 
 use super::Gateway;
 
-/// One HTTP client for every test request in the process: requests reuse its connections
-/// (idle ones only briefly, well within the gateway's header read timeout).
+/// One HTTP client for every test request in the process: requests reuse its connections,
+/// idle ones only for half a second, well within the shortest header read timeout a test
+/// gives the gateway (which closes a connection idle that long).
 pub fn client() -> &'static reqwest::blocking::Client {
     static CLIENT: LazyLock<reqwest::blocking::Client> = LazyLock::new(|| {
         reqwest::blocking::Client::builder()
-            .pool_idle_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_millis(500))
             .build()
             .unwrap()
     });
