@@ -56,17 +56,13 @@ pub fn jobs_of(
         let max_events = entry.app().batching.max_events;
         for (lane, events) in by_lane(outcome.delivered, lanes) {
             for chunk in events.chunks(max_events) {
-                jobs.push(NewJob {
-                    lane: LaneId {
-                        queue: entry.queues[webhook_index],
-                        lane,
-                    },
-                    job: Job {
-                        enqueued_ms: now,
-                        events: Events::join(chunk),
-                        delivery: None,
-                    },
-                });
+                let job = Job {
+                    enqueued_ms: now,
+                    events: Events::join(chunk),
+                    delivery: None,
+                };
+                let queue = entry.queues[webhook_index];
+                jobs.push(NewJob::new(LaneId { queue, lane }, &job));
             }
         }
     }

@@ -70,11 +70,23 @@ impl QueueSettings {
     }
 }
 
-/// A job to write at the end of a lane.
+/// A job to write at the end of a lane, already encoded (by the request that makes it, so
+/// the one writer only writes).
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub lane: LaneId,
-    pub job: Job,
+    value: Vec<u8>,
+    events: u32,
+}
+
+impl NewJob {
+    pub fn new(lane: LaneId, job: &Job) -> Self {
+        Self {
+            lane,
+            value: job.encode(),
+            events: job.events.count,
+        }
+    }
 }
 
 /// An ingest request's body seen before: its hash and until when it counts as seen.
@@ -582,13 +594,13 @@ fn requeue(letter: &DeadLetter, queue: QueueId, lanes: u16) -> Option<Vec<NewJob
     Some(
         by_lane(events, lanes)
             .into_iter()
-            .map(|(lane, events)| NewJob {
-                lane: LaneId { queue, lane },
-                job: Job {
+            .map(|(lane, events)| {
+                let job = Job {
                     enqueued_ms,
                     events: Events::join(&events),
                     delivery: None,
-                },
+                };
+                NewJob::new(LaneId { queue, lane }, &job)
             })
             .collect(),
     )

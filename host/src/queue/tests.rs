@@ -53,7 +53,7 @@ fn data(jobs: &[StoredJob]) -> Vec<String> {
 
 async fn append_one(queue: &Queue, lane: LaneId, job: Job) -> Result<Appended, AppendError> {
     queue
-        .append(vec![NewJob { lane, job }], Vec::new(), None)
+        .append(vec![NewJob::new(lane, &job)], Vec::new(), None)
         .await
 }
 
@@ -141,10 +141,7 @@ async fn past_max_bytes_an_append_is_refused_whole() {
     let mut stored = 0;
     loop {
         let jobs = (0..3)
-            .map(|l| NewJob {
-                lane: lane(id, l),
-                job: job("c", stored),
-            })
+            .map(|l| NewJob::new(lane(id, l), &job("c", stored)))
             .collect();
         match queue.append(jobs, Vec::new(), None).await {
             Ok(_) => stored += 1,
@@ -173,10 +170,7 @@ async fn a_body_seen_within_the_window_is_not_stored_twice() {
     let append = |dedupe| {
         let queue = queue.clone();
         async move {
-            let jobs = vec![NewJob {
-                lane: lane(id, 0),
-                job: job("c", 1),
-            }];
+            let jobs = vec![NewJob::new(lane(id, 0), &job("c", 1))];
             queue.append(jobs, Vec::new(), dedupe).await.unwrap()
         }
     };
@@ -241,19 +235,16 @@ async fn dead_letters_are_kept_replayed_to_current_lanes_and_purged() {
     let webhook = WebhookKey::new("app", "hooks");
     let id = queue.register(&webhook).await.unwrap();
     let jobs = vec![
-        NewJob {
-            lane: lane(id, 0),
-            job: Job {
+        NewJob::new(
+            lane(id, 0),
+            &Job {
                 enqueued_ms: 1,
                 events: Events::join(&[event("a", 1), event("b", 2), event("a", 3)]),
                 delivery: None,
             },
-        },
-        NewJob {
-            // Beyond the 4 lanes the replay uses.
-            lane: lane(id, 7),
-            job: job("z", 4),
-        },
+        ),
+        // Beyond the 4 lanes the replay uses.
+        NewJob::new(lane(id, 7), &job("z", 4)),
     ];
     queue.append(jobs, Vec::new(), None).await.unwrap();
     let read = queue.read_lane(lane(id, 0), None, 10, usize::MAX).unwrap();

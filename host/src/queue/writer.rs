@@ -422,7 +422,7 @@ impl Writer {
         }
         let size: u64 = jobs
             .iter()
-            .map(|j| (JOB_KEY_LEN + j.job.encoded_len()) as u64)
+            .map(|j| (JOB_KEY_LEN + j.value.len()) as u64)
             .chain(dead_letters.iter().map(|l| (8 + l.encoded_len()) as u64))
             .sum();
         let in_store = (self.bytes + effects.bytes_added).saturating_sub(effects.bytes_removed);
@@ -431,22 +431,25 @@ impl Writer {
                 max_bytes: self.max_bytes,
             });
         }
-        for new in &jobs {
-            if self.retired.contains(&new.lane.queue) {
-                // Routed on a config that still had the webhook; it is gone now.
-                let letter = DeadLetter {
-                    webhook: self.name_of(new.lane.queue),
-                    events: new.job.events.clone(),
-                    reason: Reason::WebhookRemoved,
-                    detail: REMOVED.into(),
-                    enqueued_ms: new.job.enqueued_ms,
-                    dead_lettered_ms: now_ms(),
-                    delivery: None,
-                };
-                self.put_dead_letter(batch, effects, Some(new.lane.queue), &letter);
-            } else {
-                self.put_job(batch, effects, new.lane, &new.job);
+        for new in jobs {
+            if !self.retired.contains(&new.lane.queue) {
+                self.put_job(batch, effects, new);
+                continue;
             }
+            // Routed on a config that still had the webhook; it is gone now.
+            let Ok(job) = Job::decode(&new.value) else {
+                continue;
+            };
+            let letter = DeadLetter {
+                webhook: self.name_of(new.lane.queue),
+                events: job.events,
+                reason: Reason::WebhookRemoved,
+                detail: REMOVED.into(),
+                enqueued_ms: job.enqueued_ms,
+                dead_lettered_ms: now_ms(),
+                delivery: None,
+            };
+            self.put_dead_letter(batch, effects, Some(new.lane.queue), &letter);
         }
         for letter in &dead_letters {
             let queue = self.names.get(&letter.webhook).copied();
@@ -595,7 +598,7 @@ impl Writer {
                 continue;
             }
             for new in jobs {
-                self.put_job(batch, effects, new.lane, &new.job);
+                self.put_job(batch, effects, new);
             }
             replayed.push(id);
         }
@@ -615,20 +618,13 @@ impl Writer {
         Ok(purged)
     }
 
-    /// Writes `job` at the end of `lane`.
-    fn put_job(
-        &mut self,
-        batch: &mut OwnedWriteBatch,
-        effects: &mut Effects,
-        lane: LaneId,
-        job: &Job,
-    ) {
-        let key = lane.job(self.next_seq());
-        let value = job.encode();
-        effects.bytes_added += (JOB_KEY_LEN + value.len()) as u64;
-        *effects.events.entry(lane.queue).or_default() += i64::from(job.events.count);
-        effects.lanes_written.insert(lane);
-        batch.insert(&self.store.jobs, key.encode(), value);
+    /// Writes `new` at the end of its lane.
+    fn put_job(&mut self, batch: &mut OwnedWriteBatch, effects: &mut Effects, new: NewJob) {
+        let key = new.lane.job(self.next_seq());
+        effects.bytes_added += (JOB_KEY_LEN + new.value.len()) as u64;
+        *effects.events.entry(new.lane.queue).or_default() += i64::from(new.events);
+        effects.lanes_written.insert(new.lane);
+        batch.insert(&self.store.jobs, key.encode(), new.value);
     }
 
     /// Removes dedupe entries whose window has passed (a bounded number per call).
