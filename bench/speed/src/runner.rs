@@ -546,6 +546,7 @@ async fn run_one(ctx: &Ctx, sc: &Scenario) -> anyhow::Result<Row> {
         label: sc.label.into(),
         system: system_name(sc.system).into(),
         events_per_request: sc.events_per_request,
+        rounds: 1,
         connections: sc.connections,
         offered_rps: rate,
         window_secs: window.secs,
