@@ -111,53 +111,59 @@ enum Ended {
 impl Lane {
     /// Runs until stopped.
     pub async fn run(self) {
-        let signal = self.queue.signal(self.id);
+        let lane = self.queue.lane(self.id);
         // The last sequence number taken off the lane: reads start after it, so they never
         // walk over what was removed.
         let mut cursor: Option<u64> = None;
+        // Jobs taken for the next delivery, held while a batching window fills it.
+        let mut held: Vec<StoredJob> = Vec::new();
         loop {
-            let destination = self.destination.load_full();
-            let batching = destination.batching;
-            let jobs = match self.queue.read_lane(
-                self.id,
-                cursor,
-                batching.max_events,
-                batching.max_bytes,
-            ) {
-                Ok(jobs) => jobs,
-                Err(error) => {
-                    tracing::error!(webhook = %self.webhook, lane = self.id.lane, %error, "cannot read the lane");
-                    if self.pause(STORE_RETRY).await {
-                        return;
+            let batching = self.destination.load().batching;
+            let events: usize = held.iter().map(|j| j.job.events.count as usize).sum();
+            let bytes: usize = held.iter().map(|j| j.size as usize).sum();
+            let attempted = held.first().is_some_and(|j| j.job.delivery.is_some());
+            if !attempted && events < batching.max_events && bytes < batching.max_bytes {
+                let after = held.last().map(|j| j.key.seq).or(cursor);
+                let room = (batching.max_events - events, batching.max_bytes - bytes);
+                match self
+                    .queue
+                    .read_lane(self.id, after, room.0, room.1, held.is_empty())
+                {
+                    Ok(more) => held.extend(more),
+                    Err(error) => {
+                        tracing::error!(webhook = %self.webhook, lane = self.id.lane, %error, "cannot read the lane");
+                        if self.pause(STORE_RETRY).await {
+                            return;
+                        }
+                        continue;
                     }
-                    continue;
                 }
-            };
-            let Some(head) = jobs.first() else {
+            }
+            let Some(head) = held.first() else {
                 self.head_enqueued_ms.store(0, Ordering::Relaxed);
                 tokio::select! {
-                    () = signal.notified() => continue,
+                    () = lane.notify.notified() => continue,
                     () = self.stop.cancelled() => return,
                 }
             };
             self.head_enqueued_ms
                 .store(head.job.enqueued_ms, Ordering::Relaxed);
             let fresh = head.job.delivery.is_none();
-            let events: u32 = jobs.iter().map(|j| j.job.events.count).sum();
-            if fresh && events < batching.max_events as u32 {
+            let events: usize = held.iter().map(|j| j.job.events.count as usize).sum();
+            if fresh && events < batching.max_events {
                 // Within the batching window, wait for more events (or for it to pass).
                 let window_ends = head.job.enqueued_ms + batching.window.as_millis() as u64;
                 let left = window_ends.saturating_sub(now_ms());
                 if left > 0 {
                     tokio::select! {
                         () = tokio::time::sleep(Duration::from_millis(left)) => {}
-                        () = signal.notified() => {}
+                        () = lane.notify.notified() => {}
                         () = self.stop.cancelled() => return,
                     }
                     continue;
                 }
             }
-            let delivery = Delivery::from_jobs(jobs, self.queue.store_id());
+            let delivery = Delivery::from_jobs(std::mem::take(&mut held), self.queue.store_id());
             match self.deliver(delivery).await {
                 Ended::Done(seq) => cursor = Some(seq),
                 Ended::Stopped => return,

@@ -62,7 +62,7 @@ pub fn jobs_of(
                     delivery: None,
                 };
                 let queue = entry.queues[webhook_index];
-                jobs.push(NewJob::new(LaneId { queue, lane }, &job));
+                jobs.push(NewJob::new(LaneId { queue, lane }, job));
             }
         }
     }

@@ -19,6 +19,7 @@
 //! `bench/queue-store/`.
 
 mod keys;
+mod lanes;
 mod record;
 mod retry;
 mod store;
@@ -33,9 +34,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 
 pub use keys::{JOB_KEY_LEN, JobKey, LaneId, QueueId, WebhookKey, by_lane, lane_of};
+pub use lanes::LaneState;
 pub use record::{DeadLetter, DeliveryState, Events, Job, Reason};
 pub use retry::{FunctionErrors, MAX_RETRY_AFTER, RetryPolicy, jitter};
 pub use store::{StoreError, StoredJob};
@@ -76,16 +78,33 @@ impl QueueSettings {
 pub struct NewJob {
     pub lane: LaneId,
     value: Vec<u8>,
-    events: u32,
+    /// Handed to the lane's worker once written, if it keeps up ([`lanes`]).
+    job: Job,
 }
 
 impl NewJob {
-    pub fn new(lane: LaneId, job: &Job) -> Self {
+    pub fn new(lane: LaneId, job: Job) -> Self {
         Self {
             lane,
             value: job.encode(),
-            events: job.events.count,
+            job,
         }
+    }
+}
+
+/// How much one read of a lane may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    pub max_events: usize,
+    pub max_bytes: usize,
+    /// Take the first job even if it alone exceeds the caps (a delivery needs at least one).
+    pub first_always: bool,
+}
+
+impl Caps {
+    /// Whether a job of `events` and `bytes` fits after `taken` jobs of these totals.
+    pub fn fits(&self, taken: usize, events: usize, bytes: usize) -> bool {
+        (taken == 0 && self.first_always) || (events <= self.max_events && bytes <= self.max_bytes)
     }
 }
 
@@ -205,7 +224,7 @@ pub struct Skipped {
 /// State the writer keeps up to date for everyone else.
 #[derive(Debug, Default)]
 struct Shared {
-    signals: Mutex<HashMap<LaneId, Arc<Notify>>>,
+    lanes: Mutex<HashMap<LaneId, Arc<LaneState>>>,
     depth: Mutex<HashMap<QueueId, Arc<AtomicU64>>>,
     dead_lettered: Mutex<HashMap<QueueId, Arc<AtomicU64>>>,
     names: RwLock<HashMap<QueueId, WebhookKey>>,
@@ -224,8 +243,18 @@ fn entry<K: std::hash::Hash + Eq, V: Default>(map: &Mutex<HashMap<K, Arc<V>>>, k
 }
 
 impl Shared {
-    fn signal(&self, lane: LaneId) -> Arc<Notify> {
-        entry(&self.signals, lane)
+    fn lane(&self, lane: LaneId) -> Arc<LaneState> {
+        entry(&self.lanes, lane)
+    }
+
+    /// Every lane of `queue` known so far.
+    fn lanes_of(&self, queue: QueueId) -> Vec<Arc<LaneState>> {
+        let lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        lanes
+            .iter()
+            .filter(|(id, _)| id.queue == queue)
+            .map(|(_, state)| state.clone())
+            .collect()
     }
 
     fn depth(&self, queue: QueueId) -> Arc<AtomicU64> {
@@ -402,10 +431,9 @@ impl Queue {
         answer.await.map_err(|_| AppendError::Closed)?
     }
 
-    /// Wakes when jobs are written to `lane`. A wake-up that finds no waiter is kept for the
-    /// next wait, so a lane never misses one.
-    pub fn signal(&self, lane: LaneId) -> Arc<Notify> {
-        self.inner.shared.signal(lane)
+    /// The lane's wake-up (`notify`: jobs were written to it).
+    pub fn lane(&self, lane: LaneId) -> Arc<LaneState> {
+        self.inner.shared.lane(lane)
     }
 
     /// Events waiting for the webhook.
@@ -421,15 +449,33 @@ impl Queue {
             .load(Ordering::Relaxed)
     }
 
-    /// The next jobs of `lane` after sequence `after` ([`Store::read_lane`]).
+    /// The next jobs of `lane` after sequence `after` (the last one its worker took), up to
+    /// `max_events` and `max_bytes` (`first_always`: the first job even if it alone is
+    /// larger), in order ([`Store::read_lane`]): handed over in memory when the lane keeps up,
+    /// read from the store otherwise.
     pub fn read_lane(
         &self,
         lane: LaneId,
         after: Option<u64>,
         max_events: usize,
         max_bytes: usize,
+        first_always: bool,
     ) -> Result<Vec<StoredJob>, StoreError> {
-        self.read(|store| store.read_lane(lane, after, max_events, max_bytes))
+        let caps = Caps {
+            max_events,
+            max_bytes,
+            first_always,
+        };
+        let state = self.inner.shared.lane(lane);
+        if let Some(jobs) = state.take(caps) {
+            return Ok(jobs);
+        }
+        let (jobs, at_end) = self.read(|store| store.read_lane(lane, after, caps))?;
+        if at_end {
+            let last_seen = jobs.last().map(|j| j.key.seq).or(after).unwrap_or(0);
+            state.read_to_end(last_seen);
+        }
+        Ok(jobs)
     }
 
     /// Removes delivered jobs. Not waited for: a lane reads on past them.
@@ -600,7 +646,7 @@ fn requeue(letter: &DeadLetter, queue: QueueId, lanes: u16) -> Option<Vec<NewJob
                     events: Events::join(&events),
                     delivery: None,
                 };
-                NewJob::new(LaneId { queue, lane }, &job)
+                NewJob::new(LaneId { queue, lane }, job)
             })
             .collect(),
     )

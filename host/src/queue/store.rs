@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
 use super::record::{DeadLetter, Job};
-use super::{JOB_KEY_LEN, JobKey, LaneId, QueueId, WebhookKey};
+use super::{Caps, JOB_KEY_LEN, JobKey, LaneId, QueueId, WebhookKey};
 
 /// Memory for fjall's block cache: the heads of the lanes, recently written.
 const CACHE_BYTES: u64 = 32 << 20;
@@ -186,16 +186,16 @@ impl Store {
         Ok(found)
     }
 
-    /// Up to `max_events` events of `lane` after sequence `after` (from its start when
-    /// `None`), in order, within `max_bytes` (the first job always). A job that was already
-    /// attempted is a delivery of its own: it comes alone, and only as the first.
+    /// The jobs of `lane` after sequence `after` (from its start when `None`), in order, as
+    /// many as `caps` allow. A job that was already attempted is a delivery of its own: it
+    /// comes alone, and only as the first. Also says whether the read reached the lane's end
+    /// (nothing more waits after these).
     pub fn read_lane(
         &self,
         lane: LaneId,
         after: Option<u64>,
-        max_events: usize,
-        max_bytes: usize,
-    ) -> Result<Vec<StoredJob>, StoreError> {
+        caps: Caps,
+    ) -> Result<(Vec<StoredJob>, bool), StoreError> {
         let start = match after {
             Some(seq) => Bound::Excluded(lane.job(seq).encode()),
             None => Bound::Included(lane.job(0).encode()),
@@ -203,24 +203,26 @@ impl Store {
         let end = Bound::Included(lane.job(u64::MAX).encode());
         let (mut events, mut bytes) = (0usize, 0usize);
         let mut out = Vec::new();
-        for entry in self.jobs.range((start, end)) {
+        let mut range = self.jobs.range((start, end));
+        for entry in range.by_ref() {
             let stored = stored_job(entry)?;
             let count = stored.job.events.count as usize;
-            let len = stored.size as usize - JOB_KEY_LEN;
+            let len = stored.size as usize;
             let attempted = stored.job.delivery.is_some();
-            if !out.is_empty()
-                && (attempted || events + count > max_events || bytes + len > max_bytes)
+            if (attempted && !out.is_empty()) || !caps.fits(out.len(), events + count, bytes + len)
             {
-                break;
+                // More waits: this one, at least.
+                return Ok((out, false));
             }
             events += count;
             bytes += len;
             out.push(stored);
-            if attempted || events >= max_events {
-                break;
+            if attempted || events >= caps.max_events {
+                let at_end = range.next().is_none();
+                return Ok((out, at_end));
             }
         }
-        Ok(out)
+        Ok((out, true))
     }
 
     /// The first `limit` jobs of `queue`, in lane and sequence order.

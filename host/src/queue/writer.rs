@@ -129,6 +129,10 @@ struct Effects {
     events: HashMap<QueueId, i64>,
     dead_lettered: HashMap<QueueId, u64>,
     lanes_written: HashSet<LaneId>,
+    /// Jobs written, for their lanes' hand-off once committed.
+    written: Vec<StoredJob>,
+    /// Webhooks whose jobs this batch moves away (retired): their lanes read the store again.
+    retired_queues: Vec<QueueId>,
     durable: bool,
     dedupe_seen: HashSet<[u8; 16]>,
     /// Dead letters this batch removes (so a replay and a purge of one id count once).
@@ -379,8 +383,14 @@ impl Writer {
                 .dead_lettered(*queue)
                 .fetch_add(*n, Ordering::Relaxed);
         }
+        for queue in &effects.retired_queues {
+            self.shared.lanes_of(*queue).iter().for_each(|l| l.reset());
+        }
+        for job in effects.written {
+            self.shared.lane(job.key.lane).written(job);
+        }
         for lane in &effects.lanes_written {
-            self.shared.signal(*lane).notify_one();
+            self.shared.lane(*lane).notify.notify_one();
         }
         for p in pending {
             match p {
@@ -437,9 +447,7 @@ impl Writer {
                 continue;
             }
             // Routed on a config that still had the webhook; it is gone now.
-            let Ok(job) = Job::decode(&new.value) else {
-                continue;
-            };
+            let job = new.job;
             let letter = DeadLetter {
                 webhook: self.name_of(new.lane.queue),
                 events: job.events,
@@ -554,6 +562,7 @@ impl Writer {
         let taken: Vec<Taken> = chunk.iter().map(Taken::from).collect();
         self.remove(batch, effects, &taken);
         effects.durable = true;
+        effects.retired_queues.push(queue);
         let Some(front) = self.retiring.front_mut() else {
             return Ok(None);
         };
@@ -621,10 +630,16 @@ impl Writer {
     /// Writes `new` at the end of its lane.
     fn put_job(&mut self, batch: &mut OwnedWriteBatch, effects: &mut Effects, new: NewJob) {
         let key = new.lane.job(self.next_seq());
-        effects.bytes_added += (JOB_KEY_LEN + new.value.len()) as u64;
-        *effects.events.entry(new.lane.queue).or_default() += i64::from(new.events);
+        let size = (JOB_KEY_LEN + new.value.len()) as u64;
+        effects.bytes_added += size;
+        *effects.events.entry(new.lane.queue).or_default() += i64::from(new.job.events.count);
         effects.lanes_written.insert(new.lane);
         batch.insert(&self.store.jobs, key.encode(), new.value);
+        effects.written.push(StoredJob {
+            key,
+            size,
+            job: new.job,
+        });
     }
 
     /// Removes dedupe entries whose window has passed (a bounded number per call).
