@@ -5,8 +5,58 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::deliver::WebhookStatus;
 
+/// A Prometheus histogram of seconds over fixed buckets; lock-free.
+#[derive(Debug)]
+pub struct Histogram {
+    /// Upper bounds, in seconds, ascending.
+    bounds: &'static [f64],
+    /// One count per bound (observations at or under it, not cumulative), then the rest.
+    counts: Vec<AtomicU64>,
+    /// The sum of observations, in microseconds.
+    sum_micros: AtomicU64,
+}
+
+/// Buckets for request latencies: 0.5 ms to 10 s.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, elapsed: std::time::Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = self.bounds.partition_point(|b| *b < seconds);
+        inc(&self.counts[bucket]);
+        add(&self.sum_micros, elapsed.as_micros() as u64);
+    }
+
+    fn write(&self, out: &mut Exposition, name: &str, labels: &[(&str, &str)]) {
+        let mut cumulative = 0;
+        for (i, count) in self.counts.iter().enumerate() {
+            cumulative += count.load(Ordering::Relaxed);
+            let le = self
+                .bounds
+                .get(i)
+                .map_or("+Inf".to_owned(), |b| b.to_string());
+            let mut with_le = labels.to_vec();
+            with_le.push(("le", &le));
+            out.sample(&format!("{name}_bucket"), &with_le, cumulative);
+        }
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        out.sample(&format!("{name}_sum"), labels, sum);
+        out.sample(&format!("{name}_count"), labels, cumulative);
+    }
+}
+
 /// Counters every stage increments. Shared by `Arc`; relaxed atomics are enough for counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     pub ingest_accepted: AtomicU64,
     pub ingest_duplicate: AtomicU64,
@@ -16,12 +66,38 @@ pub struct Metrics {
     pub ingest_too_large: AtomicU64,
     pub ingest_wrong_content_type: AtomicU64,
     pub ingest_queue_full: AtomicU64,
+    pub ingest_busy: AtomicU64,
     pub ingest_unavailable: AtomicU64,
     pub events_received: AtomicU64,
     pub events_dead_lettered_by_filters: AtomicU64,
     pub filter_failures: AtomicU64,
     pub reloads_succeeded: AtomicU64,
     pub reloads_failed: AtomicU64,
+    /// From an ingest request's handler taking it to its answer, whatever the answer.
+    pub ingest_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            ingest_accepted: AtomicU64::default(),
+            ingest_duplicate: AtomicU64::default(),
+            ingest_unauthorized: AtomicU64::default(),
+            ingest_malformed: AtomicU64::default(),
+            ingest_unreadable: AtomicU64::default(),
+            ingest_too_large: AtomicU64::default(),
+            ingest_wrong_content_type: AtomicU64::default(),
+            ingest_queue_full: AtomicU64::default(),
+            ingest_busy: AtomicU64::default(),
+            ingest_unavailable: AtomicU64::default(),
+            events_received: AtomicU64::default(),
+            events_dead_lettered_by_filters: AtomicU64::default(),
+            filter_failures: AtomicU64::default(),
+            reloads_succeeded: AtomicU64::default(),
+            reloads_failed: AtomicU64::default(),
+            ingest_seconds: Histogram::new(LATENCY_BUCKETS),
+        }
+    }
 }
 
 /// One webhook's delivery counters, kept across reloads.
@@ -122,6 +198,7 @@ impl Metrics {
             ("too_large", &self.ingest_too_large),
             ("wrong_content_type", &self.ingest_wrong_content_type),
             ("queue_full", &self.ingest_queue_full),
+            ("busy", &self.ingest_busy),
             ("unavailable", &self.ingest_unavailable),
         ] {
             out.sample(name, &[("outcome", outcome)], get(counter));
@@ -146,6 +223,13 @@ impl Metrics {
             out.family(name, "counter", help);
             out.sample(name, &[], get(counter));
         }
+        let name = "switchyard_ingest_duration_seconds";
+        out.family(
+            name,
+            "histogram",
+            "Time to answer an ingest request (durably stored, or refused).",
+        );
+        self.ingest_seconds.write(&mut out, name, &[]);
         let name = "switchyard_reloads_total";
         out.family(name, "counter", "Config reloads, by outcome.");
         out.sample(

@@ -310,3 +310,58 @@ fn past_max_connections_a_new_one_waits_until_a_slot_frees() {
         "served before a slot was free"
     );
 }
+
+#[test]
+fn at_capacity_a_request_is_answered_503_at_once_and_loses_nothing() {
+    let sink = Sink::start(SECRET, KEY);
+    // One place for requests being stored, held 300 ms by a filter that spins to its deadline
+    // on events of the channel `misbehave` (then passes them on).
+    let module = crate::guests::wasm("filter-hostile-misbehave");
+    let webhook = format!(
+        "[[apps.webhooks]]\nurl = \"{}\"\nevent_types = [\"client_event\"]\nfilters = [{{ module = \"{}\", params = {{ misbehave = \"loop\" }}, on_error = \"pass\" }}]",
+        sink.url("/hook"),
+        module.display()
+    );
+    let settings = "max_ingest_in_flight = 1\n\n[filters]\ncall_timeout_ms = 300";
+    let gateway = std::sync::Arc::new(Gateway::start(&one_app_config(settings, &webhook)));
+    let slow =
+        batch(&[json!({"name": "client_event", "channel": "misbehave", "event": "client-x"})]);
+    let holder = {
+        let gateway = gateway.clone();
+        std::thread::spawn(move || post_signed(&gateway, KEY, SECRET, &slow).0)
+    };
+    // While that one is routed, another is refused at once, and says when to retry.
+    let quick = batch(&[json!({"name": "client_event", "channel": "c", "event": "client-x"})]);
+    let deadline = std::time::Instant::now() + crate::support::PATIENCE;
+    let refused = loop {
+        let (status, retry_after, body) =
+            crate::support::post_signed_with_retry_after(&gateway, &quick);
+        if status == 503 {
+            break (retry_after, body);
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(std::time::Instant::now() < deadline, "never at capacity");
+    };
+    assert_eq!(refused.0.as_deref(), Some("1"));
+    assert!(refused.1.contains("at capacity"), "{}", refused.1);
+    assert_eq!(
+        holder.join().unwrap(),
+        200,
+        "the request holding the place is stored"
+    );
+    let busy = r#"switchyard_ingest_requests_total{outcome="busy"}"#;
+    assert!(gateway.metric(busy) >= Some(1.0));
+    // What was acknowledged is delivered; the refused one was not stored.
+    gateway.wait_until_delivered();
+    let accepted = r#"switchyard_ingest_requests_total{outcome="accepted"}"#;
+    let delivered = r#"switchyard_events_delivered_total{app="app-1",webhook="#;
+    let text = reqwest::blocking::get(gateway.url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    let value = |prefix: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(prefix)).unwrap();
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value(accepted), value(delivered));
+}

@@ -196,6 +196,7 @@ fn read_server(fields: Option<Fields>) -> Option<ServerSettings> {
         header_read_timeout: Duration::from_secs(30),
         body_read_timeout: Duration::from_secs(30),
         max_connections: 512,
+        max_ingest_in_flight: 256,
     };
     let Some(mut f) = fields else {
         return Some(settings);
@@ -212,6 +213,9 @@ fn read_server(fields: Option<Fields>) -> Option<ServerSettings> {
     }
     if let Some(n) = f.opt_int("max_connections", 1..=1_000_000) {
         settings.max_connections = n as usize;
+    }
+    if let Some(n) = f.opt_int("max_ingest_in_flight", 1..=100_000) {
+        settings.max_ingest_in_flight = n as usize;
     }
     f.finish();
     settings.listen = listen?;

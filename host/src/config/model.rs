@@ -37,6 +37,9 @@ pub struct ServerSettings {
     pub body_read_timeout: Duration,
     /// Connections open at once per listener; past it, new ones wait to be accepted.
     pub max_connections: usize,
+    /// Ingest requests being routed and stored at once; past it, 503 with `Retry-After`, so
+    /// an overloaded gateway answers at once instead of making every sender wait.
+    pub max_ingest_in_flight: usize,
 }
 
 /// The operator's endpoints (`/status`, `/admin/reload`), on their own listener so they are

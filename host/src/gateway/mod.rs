@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use reload::{ReloadOutcome, ReloadTrigger};
@@ -31,6 +31,10 @@ use crate::filter::FilterRuntime;
 use crate::metrics::Metrics;
 use crate::queue::{Queue, QueueError, QueueId, WebhookKey};
 use crate::route::AppPlan;
+
+/// The longest an ingest request waits for a place among those being stored before it is
+/// answered 503: at capacity, senders hear so at once and retry later.
+const INGEST_WAIT: Duration = Duration::from_millis(10);
 
 /// How long shutdown waits for deliveries in flight.
 const DRAIN_GRACE: Duration = Duration::from_secs(15);
@@ -56,6 +60,9 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     /// Set once shutdown begins: ingest refuses from then on.
     draining: AtomicBool,
+    /// Ingest requests being routed and stored ([`crate::config::ServerSettings`]'s
+    /// `max_ingest_in_flight`).
+    ingest_permits: Arc<Semaphore>,
     /// The config file reloads read.
     config_path: PathBuf,
     /// The config at start: settings bound then (listen addresses, body limit, admin token).
@@ -85,6 +92,7 @@ impl Gateway {
             runtime,
             metrics,
             draining: AtomicBool::new(false),
+            ingest_permits: Arc::new(Semaphore::new(loaded.config.server.max_ingest_in_flight)),
             config_path: loaded.source.path.clone(),
             started_with: loaded.config.clone(),
             reload_state: Mutex::default(),
@@ -124,6 +132,19 @@ impl Gateway {
 
     pub fn workers(&self) -> &Workers {
         &self.workers
+    }
+
+    /// A place among the ingest requests being routed and stored, if one frees up within
+    /// [`INGEST_WAIT`]: a request never waits longer than that for the gateway's attention.
+    pub async fn ingest_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let permits = self.ingest_permits.clone();
+        if let Ok(permit) = permits.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        tokio::time::timeout(INGEST_WAIT, permits.acquire_owned())
+            .await
+            .ok()?
+            .ok()
     }
 
     /// Whether shutdown has begun.

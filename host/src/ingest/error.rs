@@ -37,6 +37,8 @@ pub enum IngestError {
     ShuttingDown,
     #[error("the gateway's queue is full; retry later")]
     QueueFull,
+    #[error("the gateway is at capacity; retry later")]
+    Busy,
     #[error("the batch could not be stored; retry later")]
     Store(#[source] Arc<StoreError>),
     #[error("the batch could not be routed: {0}")]
@@ -51,7 +53,7 @@ impl IngestError {
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Body(_) | Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::MissingKey | Self::UnknownKey | Self::BadSignature => StatusCode::UNAUTHORIZED,
-            Self::ShuttingDown | Self::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::QueueFull | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) | Self::Routing(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

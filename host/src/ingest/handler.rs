@@ -39,7 +39,9 @@ pub async fn ingest_pusher(
     body: Body,
 ) -> Result<Json<Accepted>, IngestError> {
     let metrics = gateway.metrics();
+    let started = std::time::Instant::now();
     let result = accept(&gateway, &headers, body).await;
+    metrics.ingest_seconds.observe(started.elapsed());
     match &result {
         Ok(accepted) if accepted.duplicate => inc(&metrics.ingest_duplicate),
         Ok(accepted) => {
@@ -58,6 +60,7 @@ pub async fn ingest_pusher(
                 }
                 IngestError::Malformed(_) => &metrics.ingest_malformed,
                 IngestError::QueueFull => &metrics.ingest_queue_full,
+                IngestError::Busy => &metrics.ingest_busy,
                 IngestError::ShuttingDown | IngestError::Store(_) | IngestError::Routing(_) => {
                     &metrics.ingest_unavailable
                 }
@@ -93,6 +96,8 @@ async fn accept(
         server.body_read_timeout,
     )
     .await?;
+    // Past its capacity, the gateway says so at once rather than making every sender wait.
+    let _permit = gateway.ingest_permit().await.ok_or(IngestError::Busy)?;
     let key = header_str(headers, "x-pusher-key").ok_or(IngestError::MissingKey)?;
     // One snapshot for the whole request: the app found is the app whose routes are used.
     let snapshot = gateway.snapshot();
