@@ -21,7 +21,8 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
         .iter()
         .for_each(|w| println!("  warning: {w}"));
     let runtime = FilterRuntime::new(loaded.config.filters.clone())?;
-    if let Err(problems) = compile_plans(&loaded.config, &runtime) {
+    let compiled = super::small_runtime()?.block_on(compile_plans(&loaded.config, &runtime));
+    if let Err(problems) = compiled {
         return Ok(refuse(path, &problems));
     }
     let apps = &loaded.config.apps;

@@ -74,11 +74,7 @@ pub fn run(args: DlqArgs) -> anyhow::Result<ExitCode> {
         .admin
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.admin.listen));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    super::small_runtime()?.block_on(async move {
         let gateway = Running::new(&admin, &config)?;
         let answer = match gateway.ask(&args.command).await {
             Ok(answer) => answer?,

@@ -83,6 +83,15 @@ pub fn init_logging(format: LogFormat) {
     }
 }
 
+/// The runtime of the commands that do a little async work (filters, an HTTP call) and exit.
+fn small_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 /// Runs one parsed command line.
 pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logging(cli.log_format);

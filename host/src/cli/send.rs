@@ -80,10 +80,7 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let url = args
         .to
         .unwrap_or_else(|| format!("http://{}/ingest/pusher", loaded.config.server.listen));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (status, answer) = runtime.block_on(async {
+    let (status, answer) = super::small_runtime()?.block_on(async {
         let response = reqwest::Client::new()
             .post(&url)
             .header("Content-Type", "application/json")

@@ -10,6 +10,9 @@ wasmtime::component::bindgen!({
     world: "filter",
     // `event-data`/`event-json` trap on an index outside the batch.
     imports: { default: trappable },
+    // Calls run on the async executor: a long call yields at every epoch tick instead of
+    // holding a thread (see `sandbox.rs`).
+    exports: { default: async },
 });
 
 /// A batch as `decide` takes it: every string in one `text`, records of spans into it.

@@ -38,16 +38,13 @@ impl FilterChain {
     /// Runs the batch through every filter in order, each getting the whole batch the one
     /// before left. When a filter fails, its `on_error` decides: `drop` ends the batch here,
     /// `pass` hands it on unchanged, `dead_letter` sets it aside.
-    ///
-    /// Synchronous, and may block for each filter's call timeout: run it on a blocking
-    /// thread (`tokio::task::spawn_blocking`), not on an async reactor thread.
-    pub fn apply(&self, ctx: &FilterContext, mut events: Vec<Event>) -> ChainOutcome {
+    pub async fn apply(&self, ctx: &FilterContext, mut events: Vec<Event>) -> ChainOutcome {
         let mut outcome = ChainOutcome::default();
         for filter in &self.0 {
             if events.is_empty() {
                 break;
             }
-            let (batch, verdicts) = filter.decide(ctx, events);
+            let (batch, verdicts) = filter.decide(ctx, events).await;
             let error = match verdicts {
                 Ok(verdicts) => {
                     events = apply_verdicts(batch, verdicts);

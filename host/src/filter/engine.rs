@@ -16,7 +16,9 @@ const MAX_INSTANCES: u32 = 256;
 /// Builds the engine: components, epoch interruption, and the pooling allocator.
 pub(crate) fn build_engine(memory_limit_bytes: usize) -> Result<Engine, FilterError> {
     let mut pool = PoolingAllocationConfig::new();
+    // A call runs on a stack of its own (calls are async): at most one per instance.
     pool.total_component_instances(MAX_INSTANCES)
+        .total_stacks(MAX_INSTANCES)
         .total_core_instances(MAX_INSTANCES * 4)
         .total_memories(MAX_INSTANCES)
         .total_tables(MAX_INSTANCES * 4)

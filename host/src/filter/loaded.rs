@@ -101,14 +101,14 @@ impl LoadedFilter {
     /// Decides a batch: one verdict per event, or why the filter failed. The batch is handed
     /// back either way.
     ///
-    /// Blocks for up to the call timeout (more if every instance is busy): call it from a
-    /// blocking thread (`tokio::task::spawn_blocking`), never on an async reactor thread.
-    pub fn decide(
+    /// Runs on the caller's task: a call that runs long yields to the executor at every epoch
+    /// tick until it completes or its deadline is spent.
+    pub async fn decide(
         &self,
         ctx: &FilterContext,
         events: Vec<Event>,
     ) -> (Vec<Event>, Result<Vec<Verdict>, FilterError>) {
-        let (events, answer) = self.pool.decide(ctx, events);
+        let (events, answer) = self.pool.decide(ctx, events).await;
         let verdicts = answer.and_then(|verdicts| {
             // The pool counted failed calls; a malformed answer is counted here.
             self.read_verdicts(events.len(), verdicts)

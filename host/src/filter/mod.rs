@@ -18,8 +18,8 @@
 //!   memory excess discards that instance, fails that batch (the filter's [`OnError`] then
 //!   decides), is logged and counted; everything else carries on.
 //!
-//! Calls are synchronous and block up to the call timeout: callers run chains on blocking
-//! threads (`tokio::task::spawn_blocking`), never on the async reactor.
+//! Calls run on the caller's async task. A call's deadline counts the time it spends running
+//! (epoch ticks); at each tick it yields, so a slow filter holds no executor thread for long.
 
 mod bindings;
 mod cache;

@@ -6,8 +6,10 @@
 //! recently used idle one is handed out first, so under light load one instance, and its
 //! state, serves every call.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::bindings::{self, FilterPre};
 use super::sandbox::{Sandbox, State};
@@ -26,41 +28,33 @@ pub(crate) struct Pool {
     module: Arc<Module>,
     filter: Arc<str>,
     params: String,
-    slots: Mutex<Slots>,
-    freed: Condvar,
-    failures: AtomicU64,
-}
-
-struct Slots {
-    idle: Vec<Sandbox>,
+    /// One permit per instance that may exist: a call holds one for its whole lease, so a
+    /// call holding a permit and finding no idle instance may always create one.
+    permits: Semaphore,
+    idle: Mutex<Vec<Sandbox>>,
     /// Instances in existence: idle, lent out, or being created.
-    live: usize,
-    /// Calls waiting for an instance: only then is a returned one announced, since
-    /// notifying a condition variable is a system call.
-    waiting: usize,
+    live: AtomicUsize,
+    failures: AtomicU64,
 }
 
 impl Pool {
     /// Starts one instance right away, so a bad module or a refused `init` fails the load.
-    pub(crate) fn start(
+    pub(crate) async fn start(
         shared: Arc<Shared>,
         module: Arc<Module>,
         filter: &str,
         params: String,
     ) -> Result<Self, FilterError> {
         let filter: Arc<str> = filter.into();
-        let first = Sandbox::start(&shared, &module, &filter, &params)?;
+        let first = Sandbox::start(&shared, &module, &filter, &params).await?;
         Ok(Self {
+            permits: Semaphore::new(shared.settings.instances_per_filter.max(1)),
             shared,
             module,
             filter,
             params,
-            slots: Mutex::new(Slots {
-                idle: vec![first],
-                live: 1,
-                waiting: 0,
-            }),
-            freed: Condvar::new(),
+            idle: Mutex::new(vec![first]),
+            live: AtomicUsize::new(1),
             failures: AtomicU64::new(0),
         })
     }
@@ -71,10 +65,7 @@ impl Pool {
 
     /// Instances in existence now: idle, lent out, or being created.
     pub(crate) fn instances(&self) -> usize {
-        self.slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .live
+        self.live.load(Ordering::Relaxed)
     }
 
     /// Calls that failed (trap, timeout, memory, bad output) since the pool was created.
@@ -84,22 +75,24 @@ impl Pool {
 
     /// Runs `decide` on an instance; the batch always comes back. An instance that failed
     /// is dropped and a fresh one is created when next needed.
-    pub(crate) fn decide(
+    pub(crate) async fn decide(
         &self,
         ctx: &FilterContext,
         events: Vec<Event>,
     ) -> (Vec<Event>, Result<Vec<bindings::Verdict>, FilterError>) {
-        let mut lease = match self.lease() {
+        let mut lease = match self.lease().await {
             Ok(lease) => lease,
             Err(error) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 return (events, Err(error));
             }
         };
-        let (events, result) = lease.sandbox().decide(&self.shared, ctx, events);
-        if result.is_err() {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-            lease.discard();
+        let (events, result) = lease.sandbox().decide(&self.shared, ctx, events).await;
+        match result {
+            Ok(_) => lease.give_back(),
+            Err(_) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+            }
         }
         (events, result)
     }
@@ -109,53 +102,43 @@ impl Pool {
         self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn lease(&self) -> Result<Lease<'_>, FilterError> {
-        let mut slots = self.lock();
-        loop {
-            if let Some(sandbox) = slots.idle.pop() {
-                return Ok(Lease {
-                    pool: self,
-                    sandbox: Some(sandbox),
-                });
+    async fn lease(&self) -> Result<Lease<'_>, FilterError> {
+        let permit = (self.permits.acquire().await).expect("the pool never closes its semaphore");
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let sandbox = match idle {
+            Some(sandbox) => sandbox,
+            None => {
+                // Counted before it exists, so `instances` never undercounts; a failure
+                // takes it back.
+                self.live.fetch_add(1, Ordering::Relaxed);
+                let started =
+                    Sandbox::start(&self.shared, &self.module, &self.filter, &self.params).await;
+                started.inspect_err(|_| {
+                    self.live.fetch_sub(1, Ordering::Relaxed);
+                })?
             }
-            if slots.live < self.shared.settings.instances_per_filter.max(1) {
-                slots.live += 1;
-                break;
-            }
-            // Counted while waiting, so a returned instance is announced (see `Drop`).
-            slots.waiting += 1;
-            slots = self
-                .freed
-                .wait(slots)
-                .unwrap_or_else(PoisonError::into_inner);
-            slots.waiting -= 1;
-        }
-        drop(slots);
-        // Instantiating takes a while: not under the lock. The slot is taken already, so a
-        // failure must give it back.
-        let mut lease = Lease {
-            pool: self,
-            sandbox: None,
         };
-        lease.sandbox = Some(Sandbox::start(
-            &self.shared,
-            &self.module,
-            &self.filter,
-            &self.params,
-        )?);
-        Ok(lease)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Slots> {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+        Ok(Lease {
+            pool: self,
+            sandbox: Some(sandbox),
+            _permit: permit,
+            reusable: false,
+        })
     }
 }
 
-/// An instance lent out for one call; dropping it returns the instance to the pool (or,
-/// once discarded or after a panic, frees its slot).
+/// An instance lent out for one call. Only a lease whose call completed cleanly returns its
+/// instance to the pool; one dropped otherwise (a failed call, or a caller that gave up
+/// mid-call, which leaves the instance suspended inside the guest) frees its slot.
 struct Lease<'a> {
     pool: &'a Pool,
     sandbox: Option<Sandbox>,
+    _permit: SemaphorePermit<'a>,
+    reusable: bool,
 }
 
 impl Lease<'_> {
@@ -165,22 +148,26 @@ impl Lease<'_> {
             .expect("a lease holds its sandbox until dropped")
     }
 
-    fn discard(mut self) {
-        self.sandbox = None;
+    fn give_back(mut self) {
+        self.reusable = true;
     }
 }
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        let mut slots = self.pool.lock();
-        match self.sandbox.take() {
-            Some(sandbox) if !std::thread::panicking() => slots.idle.push(sandbox),
-            _ => slots.live -= 1,
-        }
-        let waiting = slots.waiting > 0;
-        drop(slots);
-        if waiting {
-            self.pool.freed.notify_one();
+        let sandbox = self.sandbox.take();
+        match sandbox {
+            Some(sandbox) if self.reusable => {
+                let mut idle = self
+                    .pool
+                    .idle
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                idle.push(sandbox);
+            }
+            _ => {
+                self.pool.live.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 }

@@ -76,7 +76,7 @@ struct Inner {
     linker: Linker<State>,
     cache: Option<DiskCache>,
     modules: Mutex<HashMap<ModuleHash, Weak<Module>>>,
-    pools: Mutex<HashMap<PoolKey, Weak<Pool>>>,
+    pools: tokio::sync::Mutex<HashMap<PoolKey, Weak<Pool>>>,
 }
 
 #[derive(PartialEq, Eq, Hash)]
@@ -96,7 +96,7 @@ impl FilterRuntime {
             None => None,
         };
         let mut linker = Linker::new(&engine);
-        let linked = wasmtime_wasi::p2::add_to_linker_sync(&mut linker).and_then(|()| {
+        let linked = wasmtime_wasi::p2::add_to_linker_async(&mut linker).and_then(|()| {
             bindings::Filter::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
         });
         linked.map_err(|e| FilterError::Engine(describe(&e)))?;
@@ -112,7 +112,7 @@ impl FilterRuntime {
                 linker,
                 cache,
                 modules: Mutex::default(),
-                pools: Mutex::default(),
+                pools: tokio::sync::Mutex::default(),
             }),
         })
     }
@@ -125,25 +125,26 @@ impl FilterRuntime {
     /// Loads a filter: reads its module, compiles it (or takes it from memory or the disk
     /// cache), instantiates it and runs `init` with its params. Errors name the filter and
     /// say why: missing file, not a component, wrong world, `init`'s message.
-    pub fn load(&self, spec: &FilterSpec) -> Result<Arc<LoadedFilter>, FilterError> {
+    pub async fn load(&self, spec: &FilterSpec) -> Result<Arc<LoadedFilter>, FilterError> {
         let started = Instant::now();
+        // Reading and compiling block for up to seconds: on a blocking thread.
+        let (runtime, read_spec) = (self.clone(), spec.clone());
+        let (module, origin) = tokio::task::spawn_blocking(move || runtime.module(&read_spec))
+            .await
+            .map_err(|e| FilterError::Engine(format!("loading a module failed: {e}")))??;
+        let pool = self.pool(spec, module).await?;
+        let loaded = LoadedFilter::new(spec, pool, origin, SystemTime::now(), started.elapsed());
+        Ok(Arc::new(loaded))
+    }
+
+    /// The compiled module of `spec`'s file, compiling it only if no one has.
+    fn module(&self, spec: &FilterSpec) -> Result<(Arc<Module>, ModuleOrigin), FilterError> {
         let bytes = std::fs::read(&spec.module).map_err(|error| FilterError::ReadModule {
             filter: spec.name.clone(),
             path: spec.module.clone(),
             error,
         })?;
-        let (module, origin) = self.module(spec, &bytes)?;
-        let pool = self.pool(spec, module)?;
-        let loaded = LoadedFilter::new(spec, pool, origin, SystemTime::now(), started.elapsed());
-        Ok(Arc::new(loaded))
-    }
-
-    /// The compiled module for `bytes`, compiling it only if no one has.
-    fn module(
-        &self,
-        spec: &FilterSpec,
-        bytes: &[u8],
-    ) -> Result<(Arc<Module>, ModuleOrigin), FilterError> {
+        let bytes = &bytes[..];
         let hash = ModuleHash::of(bytes);
         // Held while compiling: two loads of one new module compile it once.
         let mut modules = self
@@ -210,26 +211,24 @@ impl FilterRuntime {
 
     /// The instance pool for this filter, module and params: a live one, or a new one
     /// (whose first instance runs `init`).
-    fn pool(&self, spec: &FilterSpec, module: Arc<Module>) -> Result<Arc<Pool>, FilterError> {
+    async fn pool(&self, spec: &FilterSpec, module: Arc<Module>) -> Result<Arc<Pool>, FilterError> {
         let key = PoolKey {
             filter: spec.name.clone(),
             module: module.hash,
             params: spec.params.to_string(),
         };
-        let mut pools = self
-            .inner
-            .pools
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        // Held while the first instance starts: two loads of one new filter start one pool.
+        let mut pools = self.inner.pools.lock().await;
         if let Some(pool) = pools.get(&key).and_then(Weak::upgrade) {
             return Ok(pool);
         }
-        let pool = Arc::new(Pool::start(
+        let pool = Pool::start(
             self.inner.shared.clone(),
             module,
             &spec.name,
             key.params.clone(),
-        )?);
+        );
+        let pool = Arc::new(pool.await?);
         pools.retain(|_, pool| pool.strong_count() > 0);
         pools.insert(key, Arc::downgrade(&pool));
         Ok(pool)

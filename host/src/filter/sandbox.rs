@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{self, FilterImports, Level, Packed};
@@ -23,6 +23,8 @@ pub(crate) struct State {
     stderr: GuestOutput,
     /// The batch being decided, for `event-data` and `event-json`; empty between calls.
     batch: Vec<Event>,
+    /// Epoch ticks the current call may still run for (see [`arm_deadline`]).
+    ticks_left: u64,
 }
 
 /// One live instance.
@@ -34,7 +36,7 @@ pub(crate) struct Sandbox {
 
 impl Sandbox {
     /// Instantiates `module` and runs its `init` with `params` (JSON text).
-    pub(crate) fn start(
+    pub(crate) async fn start(
         shared: &Shared,
         module: &Module,
         filter: &Arc<str>,
@@ -55,27 +57,31 @@ impl Sandbox {
             memory: MemoryCap(shared.settings.memory_limit_bytes),
             stderr,
             batch: Vec::new(),
+            ticks_left: 0,
         };
         let mut store = Store::new(&shared.engine, state);
         store.limiter(|state| &mut state.memory);
-        store.set_epoch_deadline(shared.deadline_ticks);
-        let bindings = module
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| match classify(&e) {
-                Some(kind) => failure(kind, &e, shared, &store),
-                None => FilterError::Instantiate {
-                    filter: filter.to_string(),
-                    reason: describe(&e),
-                },
-            })?;
+        store.epoch_deadline_callback(|mut store| Ok(store.data_mut().tick()));
+        arm_deadline(&mut store, shared);
+        let bindings =
+            module
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| match classify(&e) {
+                    Some(kind) => failure(kind, &e, shared, &store),
+                    None => FilterError::Instantiate {
+                        filter: filter.to_string(),
+                        reason: describe(&e),
+                    },
+                })?;
         let mut sandbox = Self {
             store,
             bindings,
             packed: Packed::new(),
         };
-        sandbox.store.set_epoch_deadline(shared.deadline_ticks);
-        match sandbox.bindings.call_init(&mut sandbox.store, params) {
+        arm_deadline(&mut sandbox.store, shared);
+        match sandbox.bindings.call_init(&mut sandbox.store, params).await {
             Ok(Ok(())) => Ok(sandbox),
             Ok(Err(message)) => Err(FilterError::Init {
                 filter: filter.to_string(),
@@ -86,8 +92,9 @@ impl Sandbox {
     }
 
     /// Runs `decide` on a batch. The batch is lent to the instance for the call and always
-    /// handed back; after an `Err` the sandbox must be dropped.
-    pub(crate) fn decide(
+    /// handed back; after an `Err`, or if this future is dropped before it completes, the
+    /// sandbox must be dropped.
+    pub(crate) async fn decide(
         &mut self,
         shared: &Shared,
         ctx: &FilterContext,
@@ -95,12 +102,13 @@ impl Sandbox {
     ) -> (Vec<Event>, Result<Vec<bindings::Verdict>, FilterError>) {
         self.packed.fill(ctx, &events);
         self.store.data_mut().batch = events;
-        self.store.set_epoch_deadline(shared.deadline_ticks);
+        arm_deadline(&mut self.store, shared);
         self.store.data().stderr.take_recent();
         let packed = &self.packed;
-        let result =
-            self.bindings
-                .call_decide(&mut self.store, &packed.text, packed.ctx, &packed.events);
+        let result = self
+            .bindings
+            .call_decide(&mut self.store, &packed.text, packed.ctx, &packed.events)
+            .await;
         let events = std::mem::take(&mut self.store.data_mut().batch);
         (events, result.map_err(|e| self.failure(&e, shared)))
     }
@@ -112,6 +120,28 @@ impl Sandbox {
             shared,
             &self.store,
         )
+    }
+}
+
+/// Gives the next call its deadline: `shared.deadline_ticks` epoch ticks *while it runs*.
+///
+/// At every tick that finds the call running, it yields to the executor (other requests go
+/// on; a long call holds no thread) and spends one tick; when none is left it is interrupted.
+/// Time spent waiting for a thread after a yield does not count, so a busy machine slows a
+/// call down without failing it, while a loop is still cut after about the timeout.
+fn arm_deadline(store: &mut Store<State>, shared: &Shared) {
+    store.data_mut().ticks_left = shared.deadline_ticks;
+    store.set_epoch_deadline(1);
+}
+
+impl State {
+    fn tick(&mut self) -> UpdateDeadline {
+        self.ticks_left = self.ticks_left.saturating_sub(1);
+        if self.ticks_left == 0 {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        }
     }
 }
 

@@ -83,7 +83,7 @@ impl Gateway {
         let metrics = Arc::new(Metrics::default());
         let timeout = loaded.config.delivery.timeout;
         let deliverer = Deliverer::new(HttpSender::new(timeout)?, LambdaSender::new(timeout));
-        let plans = compile_plans(&loaded.config, &runtime).map_err(StartError::Config)?;
+        let plans = (compile_plans(&loaded.config, &runtime).await).map_err(StartError::Config)?;
         let queues = register_webhooks(&queue, &plans).await?;
         let gateway = Arc::new(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::empty()),

@@ -146,10 +146,7 @@ impl Gateway {
     pub async fn reload(self: &Arc<Self>, trigger: ReloadTrigger) -> ReloadOutcome {
         let mut state = self.reload_state.lock().await;
         let started = Instant::now();
-        let gateway = self.clone();
-        let built = tokio::task::spawn_blocking(move || gateway.build_plans())
-            .await
-            .unwrap_or_else(|e| Err(ReloadError::Task(e.to_string())));
+        let built = self.build_plans().await;
         let registered = match built {
             Ok((loaded, plans)) => register_webhooks(&self.queue, &plans)
                 .await
@@ -191,10 +188,14 @@ impl Gateway {
         outcome
     }
 
-    /// Reads, validates and compiles everything a new snapshot needs (blocking work).
-    fn build_plans(&self) -> Result<(LoadedConfig, Vec<AppPlan>), ReloadError> {
-        let loaded = config::load(&self.config_path)?;
-        let plans = compile_plans(&loaded.config, &self.runtime).map_err(|problems| {
+    /// Reads, validates and compiles everything a new snapshot needs.
+    async fn build_plans(&self) -> Result<(LoadedConfig, Vec<AppPlan>), ReloadError> {
+        let path = self.config_path.clone();
+        let loaded = tokio::task::spawn_blocking(move || config::load(&path))
+            .await
+            .map_err(|e| ReloadError::Task(e.to_string()))??;
+        let compiled = compile_plans(&loaded.config, &self.runtime).await;
+        let plans = compiled.map_err(|problems| {
             // Watch the modules of this config even though it failed: creating a missing
             // module must trigger the next attempt.
             self.watched

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use crate::config::App;
 use crate::config::{Config, ConfigSource, Finding};
 use crate::deliver::Destination;
-use crate::filter::{FilterChain, FilterRuntime, FilterSpec};
+use crate::filter::{FilterChain, FilterRuntime, FilterSpec, LoadedFilter};
 use crate::queue::{QueueId, WebhookKey};
 use crate::route::{AppPlan, WebhookRoute};
 
@@ -109,31 +109,19 @@ impl Snapshot {
 
 /// Compiles every app's routes: loads each filter (compile or cache, instantiate, `init`).
 /// Problems name the filter's config path and the reason; all are reported at once.
-pub fn compile_plans(
+pub async fn compile_plans(
     config: &Config,
     runtime: &FilterRuntime,
 ) -> Result<Vec<AppPlan>, Vec<Finding>> {
     let mut problems = Vec::new();
-    let mut load = |path: String, spec: &FilterSpec| match runtime.load(spec) {
-        Ok(filter) => Some(filter),
-        Err(e) => {
-            problems.push(Finding {
-                path,
-                message: e.to_string(),
-            });
-            None
-        }
-    };
     let mut plans = Vec::new();
     for (a, app) in config.apps.iter().enumerate() {
-        let app_filters: Vec<_> = (app.filters.iter().enumerate())
-            .filter_map(|(i, spec)| load(format!("apps[{a}].filters[{i}]"), spec))
-            .collect();
+        let at = format!("apps[{a}].filters");
+        let app_filters = load_all(runtime, &app.filters, &at, &mut problems).await;
         let mut webhooks = Vec::new();
         for (w, webhook) in app.webhooks.iter().enumerate() {
-            let own: Vec<_> = (webhook.filters.iter().enumerate())
-                .filter_map(|(i, spec)| load(format!("apps[{a}].webhooks[{w}].filters[{i}]"), spec))
-                .collect();
+            let at = format!("apps[{a}].webhooks[{w}].filters");
+            let own = load_all(runtime, &webhook.filters, &at, &mut problems).await;
             let chain = FilterChain::new(app_filters.iter().cloned().chain(own).collect());
             webhooks.push(WebhookRoute::new(&app.id, webhook, chain));
         }
@@ -149,6 +137,26 @@ pub fn compile_plans(
     }
 }
 
+/// Loads the filters of one list (config path `at`); each one that fails is a problem.
+async fn load_all(
+    runtime: &FilterRuntime,
+    specs: &[FilterSpec],
+    at: &str,
+    problems: &mut Vec<Finding>,
+) -> Vec<Arc<LoadedFilter>> {
+    let mut loaded = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        match runtime.load(spec).await {
+            Ok(filter) => loaded.push(filter),
+            Err(e) => problems.push(Finding {
+                path: format!("{at}[{i}]"),
+                message: e.to_string(),
+            }),
+        }
+    }
+    loaded
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -159,8 +167,8 @@ mod tests {
     use crate::config::{ConfigSource, validate};
     use crate::filter::FilterSettings;
 
-    #[test]
-    fn each_webhook_is_found_by_its_apps_key_with_its_queue_number_and_its_apps_settings() {
+    #[tokio::test]
+    async fn each_webhook_is_found_by_its_apps_key_with_its_queue_number_and_its_apps_settings() {
         let tree = json!({ "apps": [
             { "id": "one", "key": "k1", "secret": "s1", "batching": { "max_events": 7 },
               "webhooks": [
@@ -172,7 +180,7 @@ mod tests {
         ]});
         let (config, _) = validate(&tree, Path::new(".")).unwrap();
         let runtime = FilterRuntime::new(FilterSettings::default()).unwrap();
-        let plans = compile_plans(&config, &runtime).unwrap();
+        let plans = compile_plans(&config, &runtime).await.unwrap();
         let queues: HashMap<WebhookKey, QueueId> =
             [("one", "a", 10), ("one", "b", 11), ("two", "a", 20)]
                 .into_iter()

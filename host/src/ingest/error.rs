@@ -41,8 +41,6 @@ pub enum IngestError {
     Busy,
     #[error("the batch could not be stored; retry later")]
     Store(#[source] Arc<StoreError>),
-    #[error("the batch could not be routed: {0}")]
-    Routing(String),
 }
 
 impl IngestError {
@@ -54,7 +52,7 @@ impl IngestError {
             Self::Body(_) | Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::MissingKey | Self::UnknownKey | Self::BadSignature => StatusCode::UNAUTHORIZED,
             Self::ShuttingDown | Self::QueueFull | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Store(_) | Self::Routing(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -15,11 +15,9 @@ use serde::Serialize;
 use super::IngestError;
 use super::batch::parse_batch;
 use super::enqueue::jobs_of;
-use crate::event::Event;
-use crate::gateway::{AppEntry, Gateway};
+use crate::gateway::Gateway;
 use crate::metrics::{add, inc};
 use crate::queue::{AppendError, Appended, DedupeKey};
-use crate::route::Routed;
 use crate::signature;
 
 /// The answer to an accepted batch.
@@ -61,9 +59,7 @@ pub async fn ingest_pusher(
                 IngestError::Malformed(_) => &metrics.ingest_malformed,
                 IngestError::QueueFull => &metrics.ingest_queue_full,
                 IngestError::Busy => &metrics.ingest_busy,
-                IngestError::ShuttingDown | IngestError::Store(_) | IngestError::Routing(_) => {
-                    &metrics.ingest_unavailable
-                }
+                IngestError::ShuttingDown | IngestError::Store(_) => &metrics.ingest_unavailable,
             };
             inc(counter);
             match e {
@@ -109,7 +105,7 @@ async fn accept(
     }
     let events = parse_batch(&body)?;
     let accepted = events.len();
-    let routed = route(entry, events).await?;
+    let routed = entry.plan.route(&events).await;
     let (jobs, dead_letters) = jobs_of(entry, routed, gateway.metrics());
     let dedupe = (app.dedupe_window).map(|w| DedupeKey::new(&app.id, &body, w));
     if jobs.is_empty() && dead_letters.is_empty() && dedupe.is_none() {
@@ -129,18 +125,6 @@ async fn accept(
         Err(AppendError::Closed) => Err(IngestError::ShuttingDown),
         Err(AppendError::Store(e)) => Err(IngestError::Store(e)),
     }
-}
-
-/// Routes a batch on the app's plan; filters run on a blocking thread (a call may run up to
-/// its deadline), the rest inline.
-async fn route(entry: &AppEntry, events: Vec<Event>) -> Result<Vec<Routed>, IngestError> {
-    if !entry.plan.has_filters() {
-        return Ok(entry.plan.route(&events));
-    }
-    let plan = entry.plan.clone();
-    tokio::task::spawn_blocking(move || plan.route(&events))
-        .await
-        .map_err(|e| IngestError::Routing(e.to_string()))
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

@@ -66,29 +66,20 @@ impl WebhookRoute {
 }
 
 impl AppPlan {
-    /// Whether routing must run WASM filters (then it belongs off the async reactor threads).
-    pub fn has_filters(&self) -> bool {
-        self.webhooks.iter().any(|w| !w.chain.is_empty())
-    }
-
-    /// Routes a batch to every webhook. Runs filter chains synchronously: call it from a
-    /// blocking thread when [`Self::has_filters`] is true.
-    pub fn route(&self, events: &[Event]) -> Vec<Routed> {
-        self.webhooks
-            .iter()
-            .enumerate()
-            .filter_map(|(index, route)| {
-                let selected = route.select(events);
-                if selected.is_empty() {
-                    return None;
-                }
-                let outcome = route.chain.apply(&route.context, selected);
-                Some(Routed {
-                    webhook_index: index,
-                    outcome,
-                })
-            })
-            .collect()
+    /// Routes a batch to every webhook, through each one's filter chain in turn.
+    pub async fn route(&self, events: &[Event]) -> Vec<Routed> {
+        let mut routed = Vec::new();
+        for (index, route) in self.webhooks.iter().enumerate() {
+            let selected = route.select(events);
+            if selected.is_empty() {
+                continue;
+            }
+            routed.push(Routed {
+                webhook_index: index,
+                outcome: route.chain.apply(&route.context, selected).await,
+            });
+        }
+        routed
     }
 }
 
@@ -120,8 +111,9 @@ mod tests {
         Event::from_value(json::parse(text.as_bytes()).unwrap()).unwrap()
     }
 
-    fn routed_channels(plan: &AppPlan, events: &[Event]) -> Vec<(usize, Vec<String>)> {
+    async fn routed_channels(plan: &AppPlan, events: &[Event]) -> Vec<(usize, Vec<String>)> {
         plan.route(events)
+            .await
             .into_iter()
             .map(|r| {
                 (
@@ -136,8 +128,8 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn each_webhook_gets_its_event_types_on_channels_passing_its_filter() {
+    #[tokio::test]
+    async fn each_webhook_gets_its_event_types_on_channels_passing_its_filter() {
         let plan = plan(json!([
             { "url": "http://h/occupancy", "event_types": ["channel_occupied", "channel_vacated"] },
             { "url": "http://h/rooms", "event_types": ["member_added"],
@@ -146,7 +138,6 @@ mod tests {
               "filter": { "channel_name_starts_with": "presence-" } },
             { "url": "http://h/never", "event_types": ["cache_miss"] }
         ]));
-        assert!(!plan.has_filters());
         let events = [
             event("channel_occupied", "presence-a-room"),
             event("member_added", "presence-a-room"),
@@ -156,7 +147,7 @@ mod tests {
             event("channel_vacated", "presence-a-room"),
         ];
         assert_eq!(
-            routed_channels(&plan, &events),
+            routed_channels(&plan, &events).await,
             [
                 (
                     0,

@@ -33,7 +33,8 @@ pub(super) fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         params: args.params,
         on_error: OnError::default(),
     };
-    let filter = FilterRuntime::new(settings)?.load(&spec)?;
+    let executor = crate::cli::small_runtime()?;
+    let filter = executor.block_on(FilterRuntime::new(settings)?.load(&spec))?;
     let ctx = FilterContext {
         app_id: args.app,
         webhook_id: args.webhook,
@@ -54,7 +55,7 @@ pub(super) fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         match events_of(&line) {
             Ok(events) => events
                 .into_iter()
-                .for_each(|e| decide_one(&filter, &ctx, e, &mut tally)),
+                .for_each(|e| executor.block_on(decide_one(&filter, &ctx, e, &mut tally))),
             Err(reason) => {
                 println!("line {}: {reason}", number + 1);
                 tally.failed += 1;
@@ -82,7 +83,7 @@ fn events_of(line: &str) -> Result<Vec<Event>, String> {
         .collect()
 }
 
-fn decide_one(
+async fn decide_one(
     filter: &crate::filter::LoadedFilter,
     ctx: &FilterContext,
     event: Event,
@@ -90,7 +91,7 @@ fn decide_one(
 ) {
     let label = format!("{} {}", event.name(), event.channel());
     let started = Instant::now();
-    let (_, result) = filter.decide(ctx, vec![event]);
+    let (_, result) = filter.decide(ctx, vec![event]).await;
     let took = started.elapsed();
     tally.total += took;
     match result.as_deref() {
