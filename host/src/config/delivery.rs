@@ -15,19 +15,31 @@ const MIB: u64 = 1024 * 1024;
 /// The most lanes a webhook may have.
 pub(super) const MAX_LANES: u64 = 1024;
 
-/// What a webhook inherits when it does not say otherwise.
+/// What `[delivery]` sets for every webhook that does not say otherwise.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct DeliveryDefaults {
+    pub lanes: Option<u16>,
+    pub retry: RetryPolicy,
+}
+
+/// What a webhook of one app inherits when it does not say otherwise.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct WebhookDefaults {
     pub lanes: u16,
     pub retry: RetryPolicy,
 }
 
-impl Default for WebhookDefaults {
-    fn default() -> Self {
-        Self {
-            lanes: 16,
-            retry: RetryPolicy::default(),
-        }
+/// The lanes of a webhook that sets none: `[delivery] lanes` if set; else 16, or 64 for an
+/// app that delivers one event per request. A lane has one delivery in flight, so a webhook
+/// makes at most lanes ÷ round trip deliveries a second: 16 lanes keep up with this machine's
+/// top rate when deliveries carry batches; one-event deliveries need about four times as many.
+/// More lanes than needed cost batching: events spread over more lanes go out in smaller
+/// deliveries (docs/benchmarks.md has the figures).
+pub(super) fn default_lanes(delivery: Option<u16>, batching: Option<&Batching>) -> u16 {
+    match (delivery, batching) {
+        (Some(lanes), _) => lanes,
+        (None, Some(batching)) if batching.max_events == 1 => 64,
+        (None, _) => 16,
     }
 }
 
@@ -51,11 +63,13 @@ pub(super) fn read_queue(fields: Option<Fields>, base_dir: &Path) -> Option<Queu
 }
 
 /// `[delivery]`: the request timeout, and the lanes and retry policy webhooks default to.
-pub(super) fn read_delivery(fields: Option<Fields>) -> Option<(DeliverySettings, WebhookDefaults)> {
+pub(super) fn read_delivery(
+    fields: Option<Fields>,
+) -> Option<(DeliverySettings, DeliveryDefaults)> {
     let mut settings = DeliverySettings {
         timeout: Duration::from_secs(10),
     };
-    let mut defaults = WebhookDefaults::default();
+    let mut defaults = DeliveryDefaults::default();
     let Some(mut f) = fields else {
         return Some((settings, defaults));
     };
@@ -69,10 +83,10 @@ pub(super) fn read_delivery(fields: Option<Fields>) -> Option<(DeliverySettings,
             &f.field_path("max_in_flight_per_webhook"),
             "replaced by `lanes` (a lane has one delivery in flight): read as `lanes`",
         );
-        defaults.lanes = n as u16;
+        defaults.lanes = Some(n as u16);
     }
     if let Some(n) = f.opt_int("lanes", 1..=MAX_LANES) {
-        defaults.lanes = n as u16;
+        defaults.lanes = Some(n as u16);
     }
     let retry = read_retry(f.opt_object("retry"), defaults.retry);
     f.finish();

@@ -9,7 +9,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::delivery::{
-    WebhookDefaults, read_batching, read_dedupe_window, read_delivery, read_queue, read_retry,
+    DeliveryDefaults, WebhookDefaults, default_lanes, read_batching, read_dedupe_window,
+    read_delivery, read_queue, read_retry,
 };
 use super::reader::{Fields, Finding, Findings};
 use super::webhook::{read_filter_refs, read_webhook};
@@ -281,7 +282,7 @@ fn read_filter_settings(fields: Option<Fields>, base_dir: &Path) -> Option<Filte
     Some(settings)
 }
 
-fn read_apps(root: &mut Fields, base_dir: &Path, defaults: &WebhookDefaults) -> Option<Vec<App>> {
+fn read_apps(root: &mut Fields, base_dir: &Path, defaults: &DeliveryDefaults) -> Option<Vec<App>> {
     let findings = root.findings();
     let Some(items) = root.opt_array("apps") else {
         findings.problem("apps", "at least one app is required");
@@ -317,7 +318,7 @@ fn read_apps(root: &mut Fields, base_dir: &Path, defaults: &WebhookDefaults) -> 
     apps.into_iter().collect()
 }
 
-fn read_app(mut f: Fields, base_dir: &Path, defaults: &WebhookDefaults) -> Option<App> {
+fn read_app(mut f: Fields, base_dir: &Path, defaults: &DeliveryDefaults) -> Option<App> {
     let id = non_empty(&mut f, "id");
     let key = non_empty(&mut f, "key");
     let secret = non_empty(&mut f, "secret");
@@ -325,8 +326,8 @@ fn read_app(mut f: Fields, base_dir: &Path, defaults: &WebhookDefaults) -> Optio
     let dedupe_window = read_dedupe_window(&mut f);
     let retry = read_retry(f.opt_object("retry"), defaults.retry);
     let app_defaults = WebhookDefaults {
+        lanes: default_lanes(defaults.lanes, batching.as_ref()),
         retry: retry.unwrap_or(defaults.retry),
-        ..*defaults
     };
     let filters = read_filter_refs(&mut f, base_dir);
     let webhooks = f.opt_array("webhooks").unwrap_or_default();

@@ -394,3 +394,26 @@ fn the_queue_directory_resolves_against_the_config_and_defaults_beside_it() {
     assert_eq!(config.queue.dir, Path::new("/var/lib/switchyard"));
     assert!(!config.queue.fsync);
 }
+
+#[test]
+fn lanes_default_to_16_or_64_for_one_event_deliveries_unless_set() {
+    let lanes_of = |tree: Value| -> Vec<u16> {
+        let (config, _) = validate(&tree, Path::new(".")).unwrap();
+        config
+            .apps
+            .iter()
+            .map(|app| app.webhooks[0].lanes)
+            .collect()
+    };
+    let apps = json!([
+        { "id": "batched", "key": "k1", "secret": "s",
+          "webhooks": [{ "url": "http://h/1", "event_types": ["client_event"] }] },
+        { "id": "single", "key": "k2", "secret": "s", "batching": { "max_events": 1 },
+          "webhooks": [{ "url": "http://h/2", "event_types": ["client_event"] }] },
+        { "id": "own", "key": "k3", "secret": "s", "batching": { "max_events": 1 },
+          "webhooks": [{ "url": "http://h/3", "event_types": ["client_event"], "lanes": 3 }] }
+    ]);
+    assert_eq!(lanes_of(json!({ "apps": apps })), [16, 64, 3]);
+    let set = json!({ "delivery": { "lanes": 8 }, "apps": apps });
+    assert_eq!(lanes_of(set), [8, 8, 3], "[delivery] lanes is the default");
+}
