@@ -5,6 +5,7 @@
 mod durable_ref;
 mod forwarder;
 mod loadgen;
+mod memory;
 mod metrics;
 mod report;
 mod runner;

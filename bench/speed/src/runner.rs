@@ -14,6 +14,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::loadgen::LoadReport;
+use crate::memory;
 use crate::metrics::{Latency, cpu_seconds, now_ms, status_kib};
 use crate::report;
 use crate::scenarios::{self, APPS, Load, Scenario, Shape, System};
@@ -27,7 +28,8 @@ pub struct Args {
     /// Where to write every figure (default: speed-results.json in the cargo target dir).
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Scenario ids or groups (baseline, durable, simple, realistic, latency, overload), comma-separated.
+    /// Scenario ids or groups (baseline, durable, simple, realistic, latency, overload), and
+    /// `memory` (idle RSS with 10 filters), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub scenarios: Vec<String>,
     /// Measuring window of each scenario, seconds.
@@ -173,7 +175,13 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
         overload_secs: args.overload_secs.unwrap_or(timing.overload_secs),
         ..timing
     };
-    let selected = scenarios::select(&args.scenarios)?;
+    let (memory, selection): (Vec<String>, Vec<String>) =
+        args.scenarios.iter().cloned().partition(|s| s == "memory");
+    let measure_memory = args.scenarios.is_empty() || !memory.is_empty();
+    let selected = match selection.is_empty() && measure_memory && !args.scenarios.is_empty() {
+        true => Vec::new(),
+        false => scenarios::select(&selection)?,
+    };
 
     let (root, target_dir) = workspace()?;
     let mut build_secs = BTreeMap::new();
@@ -302,6 +310,23 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
         per_round.push(rows);
     }
     let mut rows = report::combine_rounds(&steady, &per_round);
+    let idle_memory = match measure_memory {
+        true => {
+            eprint!("speed: idle memory, 10 filters");
+            let dir = ctx.tmp.join("memory");
+            let measured = memory::measure(
+                &ctx.gateway_bin,
+                &ctx.filter_wasm,
+                &dir,
+                ctx.sink_port,
+                &ctx.http,
+            )
+            .await;
+            eprintln!(" {measured:?}");
+            measured.ok()
+        }
+        false => None,
+    };
     for scenario in overload {
         done += 1;
         let row = run_logged(&ctx, scenario, &rows, (done, total), args.keep_logs).await;
@@ -325,6 +350,7 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
         rounds,
         git: git_describe(&root),
         cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        idle_memory,
     };
     let json = args
         .json
@@ -840,18 +866,18 @@ fn system_name(system: System) -> &'static str {
 }
 
 /// A child process, killed if dropped; `stop` asks it to end first.
-struct Proc {
+pub(crate) struct Proc {
     child: Child,
     log: PathBuf,
 }
 
 impl Proc {
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id().unwrap_or(0)
     }
 
     /// SIGTERM, then SIGKILL after 10 s.
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
             // SAFETY: a signal to our own child, whose pid we hold (not yet reaped).
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };
@@ -883,7 +909,7 @@ fn loadgen_tail(log: &Path) -> String {
 }
 
 /// Starts `cmd` with stderr to `log`.
-fn spawn(cmd: &mut Command, log: &Path) -> anyhow::Result<Proc> {
+pub(crate) fn spawn(cmd: &mut Command, log: &Path) -> anyhow::Result<Proc> {
     let child = cmd
         .stdin(Stdio::null())
         .stderr(std::fs::File::create(log)?)
@@ -897,7 +923,11 @@ fn spawn(cmd: &mut Command, log: &Path) -> anyhow::Result<Proc> {
 }
 
 /// Polls `url` until anything answers (the process is listening), for up to 60 s.
-async fn wait_ready(http: &reqwest::Client, url: &str, process: &Proc) -> anyhow::Result<()> {
+pub(crate) async fn wait_ready(
+    http: &reqwest::Client,
+    url: &str,
+    process: &Proc,
+) -> anyhow::Result<()> {
     let until = Instant::now() + Duration::from_secs(60);
     while Instant::now() < until {
         if http.get(url).send().await.is_ok() {
@@ -937,7 +967,7 @@ fn machine_cpu() -> Option<(f64, f64)> {
 }
 
 /// A port free right now on 127.0.0.1 (the process that gets it binds it a moment later).
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
