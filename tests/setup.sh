@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v node >/dev/null || need_apt+=(nodejs npm)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
+# A real Prometheus server scrapes the gateway in tests/e2e/operate.rs; promtool lints.
+command -v prometheus >/dev/null && command -v promtool >/dev/null || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 
 # Guest filters build for the WebAssembly component target.

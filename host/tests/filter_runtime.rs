@@ -15,6 +15,7 @@ use switchyard::filter::{
     LoadedFilter, ModuleOrigin, OnError, Verdict,
 };
 use switchyard::json;
+use switchyard::metrics::FilterStats;
 
 fn event(value: Value) -> Event {
     Event::from_value(json::parse(value.to_string().as_bytes()).unwrap()).unwrap()
@@ -181,7 +182,7 @@ async fn dedupe_keeps_state_across_calls_and_reloads() {
 #[tokio::test]
 async fn chain_applies_keep_drop_and_replace_in_order() {
     let runtime = runtime();
-    let chain = FilterChain::new(vec![
+    let filters = [
         runtime
             .load(&spec(
                 "vip",
@@ -202,7 +203,9 @@ async fn chain_applies_keep_drop_and_replace_in_order() {
             .load(&spec("noop", "filter-noop", json!({})))
             .await
             .unwrap(),
-    ]);
+    ];
+    let stats: Vec<Arc<FilterStats>> = filters.iter().map(|_| Arc::default()).collect();
+    let chain = FilterChain::new(filters.into_iter().zip(stats.iter().cloned()).collect());
     let pay =
         event(json!({"name": "client_event", "channel": "private-a", "data": "{\"card\":\"1\"}"}));
     let outcome = chain
@@ -221,6 +224,17 @@ async fn chain_applies_keep_drop_and_replace_in_order() {
             json!({"name": "channel_occupied", "channel": "c"}),
         ]
     );
+    let counted = |s: &FilterStats| {
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        (get(&s.calls), get(&s.dropped), get(&s.failures))
+    };
+    assert_eq!(counted(&stats[0]), (1, 1, 0), "vip dropped member 2");
+    assert_eq!(
+        counted(&stats[1]),
+        (1, 0, 0),
+        "redact replaced, dropped nothing"
+    );
+    assert_eq!(stats[2].call_seconds.count(), 1);
 }
 
 #[tokio::test]
@@ -240,7 +254,8 @@ async fn chain_applies_each_on_error_policy() {
             )
         };
         let panicking = runtime.load(&panicking).await.unwrap();
-        let chain = FilterChain::new(vec![panicking, noop.clone()]);
+        let counted = |filter| (filter, Arc::new(FilterStats::default()));
+        let chain = FilterChain::new(vec![counted(panicking), counted(noop.clone())]);
         chain.apply(&ctx("w"), vec![misbehave(), ordinary()]).await
     };
 

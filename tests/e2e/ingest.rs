@@ -116,22 +116,16 @@ fn refusals_have_clear_statuses_and_deliver_nothing() {
         [("channel_occupied".to_string(), "c".to_string())]
     );
 
-    let metrics = reqwest::blocking::get(gateway.url("/metrics"))
-        .unwrap()
-        .text()
-        .unwrap();
-    assert!(
-        metrics.contains("switchyard_ingest_requests_total{outcome=\"unauthorized\"} 4"),
-        "{metrics}"
+    let requests =
+        |labels: &[(&str, &str)]| gateway.metric_sum("switchyard_ingest_requests_total", labels);
+    assert_eq!(requests(&[("outcome", "unauthorized")]), 4.0);
+    assert_eq!(
+        requests(&[("app", ""), ("outcome", "unauthorized")]),
+        2.0,
+        "a missing or unknown key names no app"
     );
-    assert!(
-        metrics.contains("switchyard_ingest_requests_total{outcome=\"malformed\"} 4"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("switchyard_ingest_requests_total{outcome=\"accepted\"} 1"),
-        "{metrics}"
-    );
+    assert_eq!(requests(&[("outcome", "malformed")]), 4.0);
+    assert_eq!(requests(&[("app", "app-1"), ("outcome", "accepted")]), 1.0);
     let health = reqwest::blocking::get(gateway.url("/healthz")).unwrap();
     assert_eq!(health.status(), 200);
 }
@@ -229,8 +223,11 @@ fn an_oversized_body_always_gets_its_413_with_or_without_content_length() {
             );
         }
     }
-    let too_large = r#"switchyard_ingest_requests_total{outcome="too_large"}"#;
-    assert_eq!(gateway.metric(too_large), Some(40.0));
+    let too_large = [("outcome", "too_large")];
+    assert_eq!(
+        gateway.metric_sum("switchyard_ingest_requests_total", &too_large),
+        40.0
+    );
 }
 
 #[test]
@@ -349,11 +346,11 @@ fn at_capacity_a_request_is_answered_503_at_once_and_loses_nothing() {
         200,
         "the request holding the place is stored"
     );
-    let busy = r#"switchyard_ingest_requests_total{outcome="busy"}"#;
-    assert!(gateway.metric(busy) >= Some(1.0));
+    let busy = [("outcome", "busy")];
+    assert!(gateway.metric_sum("switchyard_ingest_requests_total", &busy) >= 1.0);
     // What was acknowledged is delivered; the refused one was not stored.
     gateway.wait_until_delivered();
-    let accepted = r#"switchyard_ingest_requests_total{outcome="accepted"}"#;
+    let accepted = r#"switchyard_ingest_requests_total{app="app-1",outcome="accepted"}"#;
     let delivered = r#"switchyard_events_delivered_total{app="app-1",webhook="#;
     let text = reqwest::blocking::get(gateway.url("/metrics"))
         .unwrap()

@@ -247,7 +247,7 @@ fn async_true_is_an_event_invocation_and_async_false_waits_for_the_handler() {
     // Sent at the same moment, the Event delivery is done while the RequestResponse one, its
     // handler held, still waits.
     gateway.wait_for_metric(
-        r#"switchyard_deliveries_total{app="app-1",webhook="fire-and-forget"}"#,
+        r#"switchyard_deliveries_total{app="app-1",webhook="fire-and-forget",outcome="delivered"}"#,
         1.0,
     );
     let waiting = r#"switchyard_queue_events{app="app-1",webhook="wait-for-it"}"#;

@@ -11,6 +11,7 @@ mod guests;
 mod import;
 mod ingest;
 mod lambda;
+mod operate;
 mod queue;
 mod reload;
 mod soketi;

@@ -385,7 +385,7 @@ fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_acknowledged() {
     assert_eq!(retry_after.as_deref(), Some("1"));
     assert!(body.contains("queue is full"), "{body}");
     assert!(!acked.is_empty());
-    let full = r#"switchyard_ingest_requests_total{outcome="queue_full"}"#;
+    let full = r#"switchyard_ingest_requests_total{app="app-1",outcome="queue_full"}"#;
     assert_eq!(gateway.metric(full), Some(1.0));
 
     sink.recover("/hooks");
@@ -516,7 +516,7 @@ fn with_a_dedupe_window_the_same_body_is_delivered_once() {
         format!("switchyard_events_delivered_total{{app=\"{app}\",webhook=\"{webhook}\"}}")
     };
     gateway.wait_for_metric(&delivered("app-1", "dedupe"), 1.0);
-    let duplicates = r#"switchyard_ingest_requests_total{outcome="duplicate"}"#;
+    let duplicates = r#"switchyard_ingest_requests_total{app="app-1",outcome="duplicate"}"#;
     assert_eq!(gateway.metric(duplicates), Some(1.0));
     let depth = r#"switchyard_queue_events{app="app-1",webhook="dedupe"}"#;
     assert_eq!(gateway.metric(depth), Some(0.0), "nothing else waits");

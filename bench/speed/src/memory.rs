@@ -61,7 +61,7 @@ pub async fn measure(
 /// Paths are relative to the config's directory: the queue, the filter cache and the module.
 fn config_text(port: u16, filters: bool, sink_port: u16) -> String {
     let mut config = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[filters]\ncache_dir = \"filter-cache\"\n\n[queue]\ndir = \"queue-{port}\"\n"
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_delay_ms = 0\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[filters]\ncache_dir = \"filter-cache\"\n\n[queue]\ndir = \"queue-{port}\"\n"
     );
     for n in 0..APPS {
         config += &format!(

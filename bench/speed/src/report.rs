@@ -321,7 +321,7 @@ pub fn finish(
             for name in [
                 "switchyard_filter_failures_total",
                 "switchyard_dead_letters_total",
-                "switchyard_delivery_failures_total",
+                "switchyard_delivery_attempts_total{outcome=\"failed\"}",
                 "switchyard_delivery_retries_total",
             ] {
                 if let Some(&n) = g.metrics.get(name).filter(|&&n| n > 0.0) {

@@ -794,7 +794,7 @@ async fn sink_stats(ctx: &Ctx) -> anyhow::Result<SinkStats> {
     Ok(serde_json::from_slice(&body)?)
 }
 
-/// Sums of the `/metrics` families worth keeping; ingest outcomes one by one.
+/// Sums of the `/metrics` families worth keeping, by outcome where they have one.
 async fn gateway_metrics(ctx: &Ctx, port: u16) -> BTreeMap<String, f64> {
     let url = format!("http://127.0.0.1:{port}/metrics");
     let Ok(text) = async { ctx.http.get(url).send().await?.text().await }.await else {
@@ -809,18 +809,28 @@ async fn gateway_metrics(ctx: &Ctx, port: u16) -> BTreeMap<String, f64> {
             continue;
         };
         let name = series.split('{').next().unwrap_or(series);
-        let key = match name {
-            "switchyard_ingest_requests_total" => series.to_owned(),
-            "switchyard_queue_events"
-            | "switchyard_queue_bytes"
-            | "switchyard_events_received_total"
-            | "switchyard_events_delivered_total"
-            | "switchyard_deliveries_total"
-            | "switchyard_delivery_failures_total"
-            | "switchyard_delivery_retries_total"
-            | "switchyard_dead_letters_total"
-            | "switchyard_filter_failures_total" => name.to_owned(),
-            _ => continue,
+        if !matches!(
+            name,
+            "switchyard_ingest_requests_total"
+                | "switchyard_ingest_events_total"
+                | "switchyard_queue_events"
+                | "switchyard_queue_bytes"
+                | "switchyard_events_delivered_total"
+                | "switchyard_deliveries_total"
+                | "switchyard_delivery_attempts_total"
+                | "switchyard_delivery_retries_total"
+                | "switchyard_dead_letters_total"
+                | "switchyard_filter_failures_total"
+        ) {
+            continue;
+        }
+        let outcome = series
+            .split_once("outcome=\"")
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(outcome, _)| outcome);
+        let key = match outcome {
+            Some(outcome) => format!("{name}{{outcome=\"{outcome}\"}}"),
+            None => name.to_owned(),
         };
         *sums.entry(key).or_default() += value;
     }

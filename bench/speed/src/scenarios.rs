@@ -293,7 +293,7 @@ pub fn select(selection: &[String]) -> anyhow::Result<Vec<Scenario>> {
 pub fn gateway_config(shape: Shape, port: u16, dir: &Path, sink_port: u16, filter: &str) -> String {
     let queue_dir = dir.join("queue");
     let mut config = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[queue]\ndir = {:?}\n",
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_delay_ms = 0\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[queue]\ndir = {:?}\n",
         queue_dir.display().to_string()
     );
     let sink =

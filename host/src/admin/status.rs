@@ -30,7 +30,6 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
                     let filters: Vec<Value> = route
                         .chain
                         .filters()
-                        .iter()
                         .map(|f| {
                             json!({
                                 "name": f.name(),

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use crate::config::{self, ConfigError, Finding};
 use crate::filter::FilterRuntime;
 use crate::gateway::compile_plans;
+use crate::metrics::Metrics;
 
 pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
     let loaded = match config::load(path) {
@@ -21,7 +22,11 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
         .iter()
         .for_each(|w| println!("  warning: {w}"));
     let runtime = FilterRuntime::new(loaded.config.filters.clone())?;
-    let compiled = super::small_runtime()?.block_on(compile_plans(&loaded.config, &runtime));
+    let compiled = super::small_runtime()?.block_on(compile_plans(
+        &loaded.config,
+        &runtime,
+        &Metrics::default(),
+    ));
     if let Err(problems) = compiled {
         return Ok(refuse(path, &problems));
     }

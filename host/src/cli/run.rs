@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use crate::config;
 use crate::filter::FilterRuntime;
-use crate::gateway::{self, Gateway, Listeners};
+use crate::gateway::{self, Gateway, Listeners, StopSignal};
 use crate::queue::Queue;
 
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
@@ -45,17 +45,16 @@ async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListe
         .with_context(|| format!("cannot listen on {addr}"))
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM. Both are taken over right away, before the
-/// gateway says it is ready, so a signal sent right after always drains.
-fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+/// Completes on SIGINT (Ctrl-C) or SIGTERM, saying which. Both are taken over right away,
+/// before the gateway says it is ready, so a signal sent right after always drains.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = StopSignal>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     Ok(async move {
         tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
+            _ = interrupt.recv() => StopSignal::Interrupt,
+            _ = terminate.recv() => StopSignal::Terminate,
         }
-        tracing::info!("shutdown requested");
     })
 }

@@ -198,6 +198,7 @@ fn read_server(fields: Option<Fields>) -> Option<ServerSettings> {
         body_read_timeout: Duration::from_secs(30),
         max_connections: 512,
         max_ingest_in_flight: 256,
+        shutdown_delay: Duration::from_secs(5),
     };
     let Some(mut f) = fields else {
         return Some(settings);
@@ -217,6 +218,9 @@ fn read_server(fields: Option<Fields>) -> Option<ServerSettings> {
     }
     if let Some(n) = f.opt_int("max_ingest_in_flight", 1..=100_000) {
         settings.max_ingest_in_flight = n as usize;
+    }
+    if let Some(ms) = f.opt_int("shutdown_delay_ms", 0..=600_000) {
+        settings.shutdown_delay = Duration::from_millis(ms);
     }
     f.finish();
     settings.listen = listen?;

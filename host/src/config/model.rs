@@ -40,6 +40,9 @@ pub struct ServerSettings {
     /// Ingest requests being routed and stored at once; past it, 503 with `Retry-After`, so
     /// an overloaded gateway answers at once instead of making every sender wait.
     pub max_ingest_in_flight: usize,
+    /// On SIGTERM, how long `/readyz` answers 503 while ingest goes on, before ingest stops:
+    /// time for a load balancer to stop sending here.
+    pub shutdown_delay: Duration,
 }
 
 /// The operator's endpoints (`/status`, `/admin/reload`), on their own listener so they are

@@ -247,6 +247,7 @@ const BOUNDS: &[(&str, u64, u64)] = &[
     ("/server/body_read_timeout_ms", 100, 600_000),
     ("/server/max_connections", 1, 1_000_000),
     ("/server/max_ingest_in_flight", 1, 100_000),
+    ("/server/shutdown_delay_ms", 0, 600_000),
     ("/delivery/timeout_ms", 1, 900_000),
     ("/delivery/lanes", 1, 1024),
     ("/delivery/max_in_flight_per_webhook", 1, 1024),

@@ -8,10 +8,10 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-/// Watches a set of files' directories; each burst of activity yields at least one hint.
+/// Watches a set of files' directories; each burst of changes yields at least one hint.
 pub struct FileWatcher {
     watcher: RecommendedWatcher,
     dirs: BTreeSet<PathBuf>,
@@ -23,7 +23,10 @@ impl FileWatcher {
     pub fn new() -> notify::Result<(Self, mpsc::Receiver<()>)> {
         let (tx, rx) = mpsc::channel(1);
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
+            // Reading a file is no change, and the reloader reads the files to hash them: a
+            // hint per read would make it read again, forever.
+            let read_only = matches!(&event, Ok(e) if matches!(e.kind, EventKind::Access(_)));
+            if !read_only {
                 let _ = tx.try_send(());
             }
         })?;
@@ -55,5 +58,29 @@ fn directory_of(file: &Path) -> PathBuf {
     match file.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
         _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn reading_a_watched_file_is_no_hint_and_writing_one_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("switchyard.toml");
+        std::fs::write(&file, "a").unwrap();
+        let (mut watcher, mut hints) = FileWatcher::new().unwrap();
+        watcher.watch_files([file.as_path()]);
+        for _ in 0..3 {
+            std::fs::read(&file).unwrap();
+        }
+        let quiet = tokio::time::timeout(Duration::from_millis(300), hints.recv()).await;
+        assert!(quiet.is_err(), "a read gave a hint");
+        std::fs::write(&file, "b").unwrap();
+        let hint = tokio::time::timeout(Duration::from_secs(5), hints.recv()).await;
+        assert_eq!(hint.unwrap(), Some(()));
     }
 }

@@ -12,8 +12,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::circuit::{Admission, Circuit};
+use super::lambda::LambdaError;
 use super::{Attempt, Deliverer, DeliveryError, Destination, Failure};
 use crate::clock::now_ms;
+use crate::config::Target;
 use crate::metrics::WebhookStats;
 use crate::queue::{
     DeadLetter, DeliveryState, Events, JOB_KEY_LEN, Job, JobKey, LaneId, Queue, Reason, StoredJob,
@@ -294,6 +296,7 @@ impl Lane {
             delivery_id: &state.id,
             number: state.attempts,
         };
+        let started = Instant::now();
         let result = self
             .deliverer
             .deliver(
@@ -303,6 +306,14 @@ impl Lane {
                 &attempt,
             )
             .await;
+        self.stats.attempted(started.elapsed());
+        if matches!(destination.webhook.target, Target::Lambda(_)) {
+            let function_error = matches!(
+                result,
+                Err(DeliveryError::Lambda(LambdaError::FunctionError { .. }))
+            );
+            self.stats.lambda_invoked(function_error);
+        }
         if let Err(error) = &result {
             self.stats.failed();
             state.last_error = error.to_string();
@@ -334,6 +345,7 @@ impl Lane {
 
     /// Moves the delivery to the dead letters.
     async fn give_up(&self, delivery: Delivery, reason: Reason, detail: String) -> Ended {
+        self.stats.gave_up();
         let last = delivery.last_seq();
         let logged_detail = detail.clone();
         let letter = DeadLetter {

@@ -1,14 +1,17 @@
 //! A webhook's filters in order, applied to one batch.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::loaded::{LoadedFilter, Verdict};
 use super::{FilterContext, FilterError, OnError};
 use crate::event::Event;
+use crate::metrics::{FilterStats, add, inc};
 
-/// The filters of one webhook (the app's first, then the webhook's own), in order.
+/// The filters of one webhook (the app's first, then the webhook's own), in order, each with
+/// its counters in this chain.
 #[derive(Debug, Default, Clone)]
-pub struct FilterChain(Vec<Arc<LoadedFilter>>);
+pub struct FilterChain(Vec<(Arc<LoadedFilter>, Arc<FilterStats>)>);
 
 /// What a chain made of a batch.
 #[derive(Debug, Default)]
@@ -22,7 +25,7 @@ pub struct ChainOutcome {
 }
 
 impl FilterChain {
-    pub fn new(filters: Vec<Arc<LoadedFilter>>) -> Self {
+    pub fn new(filters: Vec<(Arc<LoadedFilter>, Arc<FilterStats>)>) -> Self {
         Self(filters)
     }
 
@@ -31,8 +34,8 @@ impl FilterChain {
     }
 
     /// The filters, in order.
-    pub fn filters(&self) -> &[Arc<LoadedFilter>] {
-        &self.0
+    pub fn filters(&self) -> impl Iterator<Item = &Arc<LoadedFilter>> {
+        self.0.iter().map(|(filter, _)| filter)
     }
 
     /// Runs the batch through every filter in order, each getting the whole batch the one
@@ -40,18 +43,24 @@ impl FilterChain {
     /// `pass` hands it on unchanged, `dead_letter` sets it aside.
     pub async fn apply(&self, ctx: &FilterContext, mut events: Vec<Event>) -> ChainOutcome {
         let mut outcome = ChainOutcome::default();
-        for filter in &self.0 {
+        for (filter, stats) in &self.0 {
             if events.is_empty() {
                 break;
             }
+            let started = Instant::now();
             let (batch, verdicts) = filter.decide(ctx, events).await;
+            stats.call_seconds.observe_duration(started.elapsed());
+            inc(&stats.calls);
             let error = match verdicts {
                 Ok(verdicts) => {
+                    let given = batch.len();
                     events = apply_verdicts(batch, verdicts);
+                    add(&stats.dropped, (given - events.len()) as u64);
                     continue;
                 }
                 Err(error) => error,
             };
+            inc(&stats.failures);
             tracing::warn!(
                 filter = filter.name(),
                 webhook = %ctx.webhook_id,

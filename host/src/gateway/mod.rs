@@ -28,7 +28,7 @@ pub use snapshot::{AppEntry, Snapshot, compile_plans};
 use crate::config::{Config, Finding, LoadedConfig};
 use crate::deliver::{Deliverer, HttpSender, LambdaSender, Workers};
 use crate::filter::FilterRuntime;
-use crate::metrics::Metrics;
+use crate::metrics::{FilterVersion, GatewayState, Metrics};
 use crate::queue::{Queue, QueueError, QueueId, WebhookKey};
 use crate::route::AppPlan;
 
@@ -58,7 +58,9 @@ pub struct Gateway {
     workers: Workers,
     runtime: FilterRuntime,
     metrics: Arc<Metrics>,
-    /// Set once shutdown begins: ingest refuses from then on.
+    /// Set once a shutdown signal came: `/readyz` answers 503 from then on.
+    stopping: AtomicBool,
+    /// Set once ingest stops (after the shutdown delay): ingest refuses from then on.
     draining: AtomicBool,
     /// Ingest requests being routed and stored ([`crate::config::ServerSettings`]'s
     /// `max_ingest_in_flight`).
@@ -83,7 +85,8 @@ impl Gateway {
         let metrics = Arc::new(Metrics::default());
         let timeout = loaded.config.delivery.timeout;
         let deliverer = Deliverer::new(HttpSender::new(timeout)?, LambdaSender::new(timeout));
-        let plans = (compile_plans(&loaded.config, &runtime).await).map_err(StartError::Config)?;
+        let plans = (compile_plans(&loaded.config, &runtime, &metrics).await)
+            .map_err(StartError::Config)?;
         let queues = register_webhooks(&queue, &plans).await?;
         let gateway = Arc::new(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::empty()),
@@ -91,6 +94,7 @@ impl Gateway {
             queue,
             runtime,
             metrics,
+            stopping: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             ingest_permits: Arc::new(Semaphore::new(loaded.config.server.max_ingest_in_flight)),
             config_path: loaded.source.path.clone(),
@@ -147,18 +151,46 @@ impl Gateway {
             .ok()
     }
 
-    /// Whether shutdown has begun.
+    /// Whether ingest has stopped for shutdown.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
     }
 
+    /// Why the gateway should not get traffic now, if it should not: shutting down, or its
+    /// store closed.
+    pub fn not_ready(&self) -> Option<&'static str> {
+        if self.stopping.load(Ordering::Relaxed) {
+            Some("shutting down")
+        } else if !self.queue.is_open() {
+            Some("the queue's store is closed")
+        } else {
+            None
+        }
+    }
+
     /// Prometheus text for `/metrics`.
     pub fn render_metrics(&self) -> String {
-        self.metrics.render(
-            &self.workers.status(),
-            self.queue.bytes(),
-            self.queue.max_bytes(),
-        )
+        let snapshot = self.snapshot();
+        let filters = snapshot
+            .apps()
+            .flat_map(|entry| &entry.plan.webhooks)
+            .flat_map(|route| {
+                route.chain.filters().map(|filter| FilterVersion {
+                    app: route.context.app_id.clone(),
+                    webhook: route.webhook.id.clone(),
+                    filter: filter.name().to_owned(),
+                    module_hash: filter.module_hash().to_string(),
+                })
+            })
+            .collect();
+        self.metrics.render(&GatewayState {
+            webhooks: &self.workers.status(),
+            queue_bytes: self.queue.bytes(),
+            queue_max_bytes: self.queue.max_bytes(),
+            config: (snapshot.source.as_ref())
+                .map(|source| (source.content_hash.as_str(), snapshot.loaded_at)),
+            filters,
+        })
     }
 
     /// Stops the lanes (each finishing its attempt in flight, at most `grace`), then closes
@@ -192,19 +224,41 @@ pub struct Listeners {
     pub admin: TcpListener,
 }
 
-/// Serves until `shutdown` completes, reloading on file changes and SIGHUP, then drains.
-/// Logs `listening` (with `ready_ms` since `started`) once everything is in place.
+/// How the gateway was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// SIGINT (Ctrl-C): someone at a terminal; ingest stops at once.
+    Interrupt,
+    /// SIGTERM (systemd, Kubernetes): `/readyz` fails for `shutdown_delay_ms` first, while
+    /// ingest goes on, so load balancers stop sending here before ingest refuses.
+    Terminate,
+}
+
+/// Serves until `shutdown` completes (and its shutdown delay passed), reloading on file
+/// changes and SIGHUP, then drains. Logs `listening` (with `ready_ms` since `started`) once
+/// everything is in place.
 pub async fn serve(
     gateway: Arc<Gateway>,
     listeners: Listeners,
     started: Instant,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = StopSignal> + Send + 'static,
 ) -> std::io::Result<()> {
     let stop = CancellationToken::new();
     let mut background = vec![tokio::spawn({
         let (stop, gateway) = (stop.clone(), gateway.clone());
         async move {
-            shutdown.await;
+            let signal = shutdown.await;
+            gateway.stopping.store(true, Ordering::Relaxed);
+            let delay = match signal {
+                StopSignal::Interrupt => Duration::ZERO,
+                StopSignal::Terminate => gateway.started_with.server.shutdown_delay,
+            };
+            tracing::info!(
+                ?signal,
+                delay_ms = delay.as_millis() as u64,
+                "shutdown requested: /readyz answers 503; ingest stops after the delay"
+            );
+            tokio::time::sleep(delay).await;
             gateway.draining.store(true, Ordering::Relaxed);
             stop.cancel();
         }

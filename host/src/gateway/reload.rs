@@ -87,6 +87,9 @@ pub(crate) struct ReloadState {
     pub(crate) last: Option<ReloadOutcome>,
     /// What the running config and filters were loaded from.
     loaded: Option<Contents>,
+    /// What the files held when a change was last refused: the same files are not tried
+    /// again (a log file written beside the config, say, must not retry a broken one).
+    refused: Option<Contents>,
 }
 
 /// Files and what they held: the SHA-256 (hex) of each one's bytes, or `None` when it could
@@ -164,6 +167,7 @@ impl Gateway {
                 self.snapshot.store(Arc::new(snapshot));
                 self.workers.reconcile(destinations);
                 self.watched.send_replace(files);
+                state.refused = None;
                 None
             }
             Err(e) => Some(e.to_string()),
@@ -194,7 +198,7 @@ impl Gateway {
         let loaded = tokio::task::spawn_blocking(move || config::load(&path))
             .await
             .map_err(|e| ReloadError::Task(e.to_string()))??;
-        let compiled = compile_plans(&loaded.config, &self.runtime).await;
+        let compiled = compile_plans(&loaded.config, &self.runtime, &self.metrics).await;
         let plans = compiled.map_err(|problems| {
             // Watch the modules of this config even though it failed: creating a missing
             // module must trigger the next attempt.
@@ -230,14 +234,24 @@ impl Gateway {
         }
     }
 
-    /// Whether the watched files differ from what the last reload read.
+    /// Whether the watched files differ from what the running config was loaded from, and
+    /// from what was last refused.
     async fn files_changed(&self) -> bool {
         let files = self.watched.borrow().clone();
         let now = tokio::task::spawn_blocking(move || current_contents(&files))
             .await
             .ok();
-        let state = self.reload_state.lock().await;
-        now.is_some() && now != state.loaded
+        let mut state = self.reload_state.lock().await;
+        if now.is_none() || now == state.loaded {
+            // Back to what runs: a refused version written again is tried again.
+            state.refused = None;
+            return false;
+        }
+        let changed = now != state.refused;
+        if changed {
+            state.refused = now;
+        }
+        changed
     }
 
     /// Records what the first snapshot was built from, so the watcher can compare.

@@ -10,6 +10,7 @@ use crate::config::App;
 use crate::config::{Config, ConfigSource, Finding};
 use crate::deliver::Destination;
 use crate::filter::{FilterChain, FilterRuntime, FilterSpec, LoadedFilter};
+use crate::metrics::Metrics;
 use crate::queue::{QueueId, WebhookKey};
 use crate::route::{AppPlan, WebhookRoute};
 
@@ -109,9 +110,11 @@ impl Snapshot {
 
 /// Compiles every app's routes: loads each filter (compile or cache, instantiate, `init`).
 /// Problems name the filter's config path and the reason; all are reported at once.
+/// Each route and filter counts into `metrics` under its names.
 pub async fn compile_plans(
     config: &Config,
     runtime: &FilterRuntime,
+    metrics: &Metrics,
 ) -> Result<Vec<AppPlan>, Vec<Finding>> {
     let mut problems = Vec::new();
     let mut plans = Vec::new();
@@ -122,8 +125,18 @@ pub async fn compile_plans(
         for (w, webhook) in app.webhooks.iter().enumerate() {
             let at = format!("apps[{a}].webhooks[{w}].filters");
             let own = load_all(runtime, &webhook.filters, &at, &mut problems).await;
-            let chain = FilterChain::new(app_filters.iter().cloned().chain(own).collect());
-            webhooks.push(WebhookRoute::new(&app.id, webhook, chain));
+            let names = (app.id.clone(), webhook.id.clone());
+            let counted = |filter: Arc<LoadedFilter>| {
+                let (app, webhook) = names.clone();
+                let stats = metrics
+                    .filters
+                    .get(&(app, webhook, filter.name().to_owned()));
+                (filter, stats)
+            };
+            let chain = app_filters.iter().cloned().chain(own).map(counted);
+            let chain = FilterChain::new(chain.collect());
+            let stats = metrics.routes.get(&names);
+            webhooks.push(WebhookRoute::new(&app.id, webhook, chain, stats));
         }
         plans.push(AppPlan {
             app: app.clone(),
@@ -180,7 +193,9 @@ mod tests {
         ]});
         let (config, _) = validate(&tree, Path::new(".")).unwrap();
         let runtime = FilterRuntime::new(FilterSettings::default()).unwrap();
-        let plans = compile_plans(&config, &runtime).await.unwrap();
+        let plans = compile_plans(&config, &runtime, &Metrics::default())
+            .await
+            .unwrap();
         let queues: HashMap<WebhookKey, QueueId> =
             [("one", "a", 10), ("one", "b", 11), ("two", "a", 20)]
                 .into_iter()

@@ -4,16 +4,12 @@
 
 use crate::clock::now_ms;
 use crate::gateway::AppEntry;
-use crate::metrics::{Metrics, add};
+use crate::metrics::add;
 use crate::queue::{DeadLetter, Events, Job, LaneId, NewJob, Reason, by_lane};
 use crate::route::Routed;
 
 /// The jobs and dead letters of one accepted batch.
-pub fn jobs_of(
-    entry: &AppEntry,
-    routed: Vec<Routed>,
-    metrics: &Metrics,
-) -> (Vec<NewJob>, Vec<DeadLetter>) {
+pub fn jobs_of(entry: &AppEntry, routed: Vec<Routed>) -> (Vec<NewJob>, Vec<DeadLetter>) {
     let now = now_ms();
     let mut jobs = Vec::new();
     let mut dead_letters = Vec::new();
@@ -23,10 +19,10 @@ pub fn jobs_of(
     } in routed
     {
         let route = &entry.plan.webhooks[webhook_index];
-        add(&metrics.filter_failures, outcome.failures.len() as u64);
+        add(&route.stats.routed, outcome.delivered.len() as u64);
         if !outcome.dead_lettered.is_empty() {
             add(
-                &metrics.events_dead_lettered_by_filters,
+                &route.stats.dead_lettered_by_filter,
                 outcome.dead_lettered.len() as u64,
             );
             let detail = outcome

@@ -9,6 +9,7 @@ use axum::http::header::{CONNECTION, RETRY_AFTER};
 use axum::response::{IntoResponse, Response};
 
 use super::batch::BatchError;
+use crate::metrics::IngestOutcome;
 use crate::queue::StoreError;
 
 /// What a 503 asks the sender to wait before trying again, in seconds.
@@ -53,6 +54,20 @@ impl IngestError {
             Self::MissingKey | Self::UnknownKey | Self::BadSignature => StatusCode::UNAUTHORIZED,
             Self::ShuttingDown | Self::QueueFull | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The outcome `switchyard_ingest_requests_total` counts it under.
+    pub fn outcome(&self) -> IngestOutcome {
+        match self {
+            Self::WrongContentType => IngestOutcome::WrongContentType,
+            Self::TooLarge { .. } => IngestOutcome::TooLarge,
+            Self::Body(_) | Self::BodyTimeout { .. } => IngestOutcome::Unreadable,
+            Self::MissingKey | Self::UnknownKey | Self::BadSignature => IngestOutcome::Unauthorized,
+            Self::Malformed(_) => IngestOutcome::Malformed,
+            Self::QueueFull => IngestOutcome::QueueFull,
+            Self::Busy => IngestOutcome::Busy,
+            Self::ShuttingDown | Self::Store(_) => IngestOutcome::Unavailable,
         }
     }
 }

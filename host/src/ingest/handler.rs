@@ -16,7 +16,7 @@ use super::IngestError;
 use super::batch::parse_batch;
 use super::enqueue::jobs_of;
 use crate::gateway::Gateway;
-use crate::metrics::{add, inc};
+use crate::metrics::IngestOutcome;
 use crate::queue::{AppendError, Appended, DedupeKey};
 use crate::signature;
 
@@ -38,45 +38,43 @@ pub async fn ingest_pusher(
 ) -> Result<Json<Accepted>, IngestError> {
     let metrics = gateway.metrics();
     let started = std::time::Instant::now();
-    let result = accept(&gateway, &headers, body).await;
-    metrics.ingest_seconds.observe(started.elapsed());
-    match &result {
-        Ok(accepted) if accepted.duplicate => inc(&metrics.ingest_duplicate),
-        Ok(accepted) => {
-            inc(&metrics.ingest_accepted);
-            add(&metrics.events_received, accepted.accepted as u64);
-        }
+    let mut seen = Seen::default();
+    let result = accept(&gateway, &headers, body, &mut seen).await;
+    metrics.ingest_seconds.0.observe_duration(started.elapsed());
+    let outcome = match &result {
+        Ok(accepted) if accepted.duplicate => IngestOutcome::Duplicate,
+        Ok(_) => IngestOutcome::Accepted,
         Err(e) => {
-            let counter = match e {
-                IngestError::WrongContentType => &metrics.ingest_wrong_content_type,
-                IngestError::TooLarge { .. } => &metrics.ingest_too_large,
-                IngestError::Body(_) | IngestError::BodyTimeout { .. } => {
-                    &metrics.ingest_unreadable
-                }
-                IngestError::MissingKey | IngestError::UnknownKey | IngestError::BadSignature => {
-                    &metrics.ingest_unauthorized
-                }
-                IngestError::Malformed(_) => &metrics.ingest_malformed,
-                IngestError::QueueFull => &metrics.ingest_queue_full,
-                IngestError::Busy => &metrics.ingest_busy,
-                IngestError::ShuttingDown | IngestError::Store(_) => &metrics.ingest_unavailable,
-            };
-            inc(counter);
             match e {
                 IngestError::Store(source) => {
-                    tracing::error!(status = e.status().as_u16(), error = %source, "ingest failed to store a batch");
+                    tracing::error!(app = seen.app, status = e.status().as_u16(), error = %source, "ingest failed to store a batch");
                 }
-                _ => tracing::info!(status = e.status().as_u16(), reason = %e, "ingest refused"),
+                _ => {
+                    tracing::info!(app = seen.app, status = e.status().as_u16(), reason = %e, "ingest refused")
+                }
             }
+            e.outcome()
         }
-    }
+    };
+    let app = seen.app.unwrap_or_default();
+    metrics.ingest.get(&app).record(outcome, seen.events);
     result.map(Json)
+}
+
+/// What an ingest request made known before it ended: for its metrics and log line.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The app its key named.
+    app: Option<String>,
+    /// Events in its batch, once parsed.
+    events: usize,
 }
 
 async fn accept(
     gateway: &Gateway,
     headers: &HeaderMap,
     body: Body,
+    seen: &mut Seen,
 ) -> Result<Accepted, IngestError> {
     if gateway.is_draining() {
         return Err(IngestError::ShuttingDown);
@@ -99,14 +97,16 @@ async fn accept(
     let snapshot = gateway.snapshot();
     let entry = snapshot.app_by_key(key).ok_or(IngestError::UnknownKey)?;
     let app = entry.app();
+    seen.app = Some(app.id.clone());
     let given = header_str(headers, "x-pusher-signature").ok_or(IngestError::BadSignature)?;
     if !signature::verify(app.secret.expose(), &body, given) {
         return Err(IngestError::BadSignature);
     }
     let events = parse_batch(&body)?;
     let accepted = events.len();
+    seen.events = accepted;
     let routed = entry.plan.route(&events).await;
-    let (jobs, dead_letters) = jobs_of(entry, routed, gateway.metrics());
+    let (jobs, dead_letters) = jobs_of(entry, routed);
     let dedupe = (app.dedupe_window).map(|w| DedupeKey::new(&app.id, &body, w));
     if jobs.is_empty() && dead_letters.is_empty() && dedupe.is_none() {
         // No webhook wants any of it: nothing to keep.

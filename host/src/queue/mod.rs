@@ -597,6 +597,12 @@ impl Queue {
         self.ask(|reply| Command::Purge { ids, reply }).await
     }
 
+    /// Whether the store is open and its writer takes writes (false once closed).
+    pub fn is_open(&self) -> bool {
+        let commands = self.inner.commands.lock();
+        commands.unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
     /// Persists everything, stops the writer and closes the store. Later writes fail with
     /// [`QueueError::Closed`].
     pub async fn close(&self) {

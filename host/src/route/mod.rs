@@ -5,9 +5,12 @@
 //! its channel filter (prefix AND suffix), then through the app's and the webhook's WASM filter
 //! chain (keep / drop / replace). A webhook left with no event gets nothing.
 
+use std::sync::Arc;
+
 use crate::config::{App, Webhook};
 use crate::event::Event;
 use crate::filter::{ChainOutcome, FilterChain, FilterContext};
+use crate::metrics::{RouteStats, add};
 use crate::queue::WebhookKey;
 
 /// Everything needed to route an app's events: the app and one route per webhook.
@@ -23,6 +26,7 @@ pub struct WebhookRoute {
     pub webhook: Webhook,
     pub chain: FilterChain,
     pub context: FilterContext,
+    pub stats: Arc<RouteStats>,
 }
 
 /// The events routed to one webhook, as its filter chain left them.
@@ -34,8 +38,13 @@ pub struct Routed {
 }
 
 impl WebhookRoute {
-    /// The route of `webhook` of app `app_id`, through `chain`.
-    pub fn new(app_id: &str, webhook: &Webhook, chain: FilterChain) -> Self {
+    /// The route of `webhook` of app `app_id`, through `chain`, counting into `stats`.
+    pub fn new(
+        app_id: &str,
+        webhook: &Webhook,
+        chain: FilterChain,
+        stats: Arc<RouteStats>,
+    ) -> Self {
         Self {
             context: FilterContext {
                 app_id: app_id.to_owned(),
@@ -44,6 +53,7 @@ impl WebhookRoute {
             },
             webhook: webhook.clone(),
             chain,
+            stats,
         }
     }
 
@@ -54,14 +64,25 @@ impl WebhookRoute {
 
     /// The events of `events` this webhook subscribes to, before filters.
     pub fn select(&self, events: &[Event]) -> Vec<Event> {
-        events
+        let (mut other_types, mut other_channels) = (0, 0);
+        let selected = events
             .iter()
             .filter(|e| {
-                self.webhook.event_types.contains_name(e.name())
-                    && self.webhook.channel_filter.matches(e.channel())
+                if !self.webhook.event_types.contains_name(e.name()) {
+                    other_types += 1;
+                    false
+                } else if !self.webhook.channel_filter.matches(e.channel()) {
+                    other_channels += 1;
+                    false
+                } else {
+                    true
+                }
             })
             .cloned()
-            .collect()
+            .collect();
+        add(&self.stats.dropped_event_type, other_types);
+        add(&self.stats.dropped_channel, other_channels);
+        selected
     }
 }
 
@@ -101,7 +122,9 @@ mod tests {
         let webhooks = app
             .webhooks
             .iter()
-            .map(|webhook| WebhookRoute::new(&app.id, webhook, FilterChain::default()))
+            .map(|webhook| {
+                WebhookRoute::new(&app.id, webhook, FilterChain::default(), Arc::default())
+            })
             .collect();
         AppPlan { app, webhooks }
     }

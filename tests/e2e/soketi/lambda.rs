@@ -74,7 +74,8 @@ lambda = {{ client_options = {{ region = "us-east-1", endpoint = "{endpoint}", c
     // No more than those five events (nothing from `news`, no occupancy events): once the
     // gateway has taken all nine of soketi's events (both channels occupied and vacated, two
     // joins, the wave, two leaves) and delivered what it routed.
-    gateway.wait_for_metric("switchyard_events_received_total", 9.0);
+    let received = r#"switchyard_ingest_events_total{app="app-1",outcome="accepted"}"#;
+    gateway.wait_for_metric(received, 9.0);
     gateway.wait_until_delivered();
     let handled: Vec<String> = emulator
         .records()

@@ -250,6 +250,30 @@ impl Gateway {
         }
     }
 
+    /// The sum of every sample of family `name` whose labels include all of `labels`.
+    pub fn metric_sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let text = reqwest::blocking::get(self.url("/metrics"))
+            .unwrap()
+            .text()
+            .unwrap();
+        let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        text.lines()
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                let rest = series.strip_prefix(name)?;
+                let inside = match rest {
+                    "" => "",
+                    _ => rest.strip_prefix('{')?.strip_suffix('}')?,
+                };
+                let have: Vec<&str> = inside.split(',').collect();
+                wanted
+                    .iter()
+                    .all(|w| have.contains(&w.as_str()))
+                    .then(|| value.parse::<f64>().ok())?
+            })
+            .sum()
+    }
+
     /// The value of a metric sample in `/metrics` (`name{labels}` exactly as written there).
     pub fn metric(&self, sample: &str) -> Option<f64> {
         let text = reqwest::blocking::get(self.url("/metrics"))

@@ -7,6 +7,7 @@ mod cli;
 mod filters;
 mod gateway;
 mod post;
+mod prometheus;
 mod sink;
 mod soak;
 
@@ -20,6 +21,7 @@ pub use cli::*;
 pub use filters::*;
 pub use gateway::*;
 pub use post::*;
+pub use prometheus::*;
 pub use sink::*;
 pub use soak::*;
 
