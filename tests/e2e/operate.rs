@@ -336,3 +336,36 @@ fn a_failed_attempt_is_one_line_with_its_ids_and_no_log_line_holds_a_secret() {
         );
     }
 }
+
+#[test]
+fn logs_are_json_when_the_config_says_so_and_human_otherwise() {
+    use std::io::{BufRead, BufReader};
+    let first_line = |log: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("switchyard.toml");
+        let app = "[[apps]]\nid = \"a\"\nkey = \"k\"\nsecret = \"s\"\n[[apps.webhooks]]\nurl = \"http://127.0.0.1:9/x\"\nevent_types = [\"client_event\"]\n";
+        let listeners = "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n";
+        std::fs::write(&config, format!("{listeners}{log}\n{app}")).unwrap();
+        let mut child = crate::support::ChildGuard(
+            Command::new(crate::support::binary())
+                .args(["run", "--config"])
+                .arg(&config)
+                .env_remove("SWITCHYARD_LOG_FORMAT")
+                .env("RUST_LOG", "info")
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let stderr = child.0.stderr.take().unwrap();
+        BufReader::new(stderr).lines().next().unwrap().unwrap()
+    };
+    let json = first_line("[log]\nformat = \"json\"");
+    let parsed: serde_json::Value = serde_json::from_str(&json).expect("a JSON line");
+    assert_eq!(parsed["level"], "INFO", "{json}");
+    let human = first_line("");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&human).is_err(),
+        "{human}"
+    );
+    assert!(human.contains("INFO"), "{human}");
+}

@@ -14,23 +14,20 @@ mod send;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+
+use crate::config::LogFormat;
 
 /// Webhook gateway for Pusher-protocol servers (soketi, Pusher Channels, sockudo).
 #[derive(Debug, Parser)]
 #[command(name = "switchyard", version, about, long_about = None)]
 pub struct Cli {
-    /// Log format: `human` for people, `json` for log pipelines.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "SWITCHYARD_LOG_FORMAT")]
-    pub log_format: LogFormat,
+    /// Log format: `human` for people, `json` for log pipelines (default: the config's
+    /// `[log] format` for `run`, else human).
+    #[arg(long, global = true, value_enum, env = "SWITCHYARD_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
-    Human,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,7 +91,15 @@ fn small_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Runs one parsed command line.
 pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
-    init_logging(cli.log_format);
+    let format = cli.log_format.unwrap_or_else(|| match &cli.command {
+        // A config that does not load gets human logs; `run` then reports its problems.
+        Command::Run(args) => crate::config::load(&args.config)
+            .ok()
+            .and_then(|loaded| loaded.config.log_format)
+            .unwrap_or(LogFormat::Human),
+        _ => LogFormat::Human,
+    });
+    init_logging(format);
     match cli.command {
         Command::Run(args) => run::run(&args.config),
         Command::Check(args) => check::check(&args.config),

@@ -14,7 +14,7 @@ use super::delivery::{
 };
 use super::reader::{Fields, Finding, Findings};
 use super::webhook::{read_filter_refs, read_webhook};
-use super::{AdminSettings, App, Config, ConfigSource, Secret, ServerSettings, Webhook};
+use super::{AdminSettings, App, Config, ConfigSource, LogFormat, Secret, ServerSettings, Webhook};
 use crate::filter::FilterSettings;
 
 /// soketi's own app settings, in every spelling its `App` class reads (its JSON file's
@@ -175,6 +175,7 @@ fn read_config(findings: &Findings, tree: &Value, base_dir: &Path) -> Option<Con
     let delivery = read_delivery(root.opt_object("delivery"));
     let filters = read_filter_settings(root.opt_object("filters"), base_dir);
     let queue = read_queue(root.opt_object("queue"), base_dir);
+    let log_format = read_log(root.opt_object("log"));
     // With broken defaults, still read the apps (against the built-in defaults) so their
     // problems are reported too.
     let defaults = delivery.as_ref().map(|d| d.1).unwrap_or_default();
@@ -186,8 +187,27 @@ fn read_config(findings: &Findings, tree: &Value, base_dir: &Path) -> Option<Con
         delivery: delivery?.0,
         filters: filters?,
         queue: queue?,
+        log_format: log_format?,
         apps: apps?,
     })
+}
+
+fn read_log(fields: Option<Fields>) -> Option<Option<LogFormat>> {
+    let Some(mut f) = fields else {
+        return Some(None);
+    };
+    let format = match f.opt_string("format") {
+        None => Some(None),
+        Some("human") => Some(Some(LogFormat::Human)),
+        Some("json") => Some(Some(LogFormat::Json)),
+        Some(other) => {
+            let msg = format!("unknown log format `{other}` (valid: human, json)");
+            f.findings().problem(&f.field_path("format"), msg);
+            None
+        }
+    };
+    f.finish();
+    format
 }
 
 fn read_server(fields: Option<Fields>) -> Option<ServerSettings> {

@@ -20,7 +20,18 @@ pub struct Config {
     pub delivery: DeliverySettings,
     pub filters: FilterSettings,
     pub queue: QueueSettings,
+    /// `[log] format`, when the config sets it (`--log-format` wins over it).
+    pub log_format: Option<LogFormat>,
     pub apps: Vec<App>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people: one line per event, colours on a terminal.
+    Human,
+    /// For log pipelines: one JSON object per line.
+    Json,
 }
 
 /// Where and how the gateway listens.

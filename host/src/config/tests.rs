@@ -418,3 +418,24 @@ fn lanes_default_to_16_or_64_for_one_event_deliveries_unless_set() {
     let set = json!({ "delivery": { "lanes": 8 }, "apps": apps });
     assert_eq!(lanes_of(set), [8, 8, 3], "[delivery] lanes is the default");
 }
+
+#[test]
+fn the_log_format_is_human_or_json() {
+    let with_log = |log: Value| {
+        let mut tree = app_with(json!({ "url": "http://h/1", "event_types": ["client_event"] }));
+        tree["log"] = log;
+        tree
+    };
+    let (config, _) = validate(&with_log(json!({ "format": "json" })), Path::new(".")).unwrap();
+    assert_eq!(config.log_format, Some(super::LogFormat::Json));
+    let (config, _) = validate(
+        &app_with(json!({ "url": "http://h/1", "event_types": ["client_event"] })),
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(config.log_format, None, "unset: --log-format or human");
+    assert_one_problem(
+        with_log(json!({ "format": "xml" })),
+        "log.format: unknown log format `xml` (valid: human, json)",
+    );
+}
