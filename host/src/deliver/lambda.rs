@@ -18,7 +18,7 @@ use aws_sdk_lambda::types::InvocationType;
 pub use clients::FALLBACK_REGION;
 pub use error::LambdaError;
 
-use super::SignedPayload;
+use super::Payload;
 use crate::config::LambdaTarget;
 use clients::ClientCache;
 
@@ -45,7 +45,7 @@ impl LambdaSender {
         &self,
         target: &LambdaTarget,
         headers: &[(String, String)],
-        payload: &SignedPayload,
+        payload: &Payload,
     ) -> Result<u16, LambdaError> {
         let client = self.clients.client(target).await;
         let invocation_type = if target.asynchronous {

@@ -284,24 +284,14 @@ impl Lane {
             self.stats.retried();
         }
         state.last_attempt_ms = now;
-        let payload = super::build(
-            &delivery.parts,
-            delivery.event_count as usize,
-            now,
-            destination.secret.expose(),
-        );
+        let payload = super::build(&delivery.parts, delivery.event_count as usize, now);
         let attempt = Attempt {
             delivery_id: &state.id,
             number: state.attempts,
         };
         let result = self
             .deliverer
-            .deliver(
-                &destination.app_key,
-                &destination.webhook,
-                &payload,
-                &attempt,
-            )
+            .deliver(&destination, &payload, &attempt)
             .await;
         if let Err(error) = &result {
             self.stats.failed();
