@@ -13,5 +13,6 @@ mod ingest;
 mod lambda;
 mod queue;
 mod reload;
+mod signing;
 mod soketi;
 mod support;
