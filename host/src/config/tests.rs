@@ -503,3 +503,15 @@ fn signing_is_pusher_unless_set_and_standard_webhooks_needs_a_valid_whsec_secret
         }
     }
 }
+
+#[test]
+fn a_toml_syntax_error_says_where_without_showing_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let text = "[[apps]]\nid = \"a\"\nkey = \"k\"\nsecret = \"hunter2-unterminated\n";
+    std::fs::write(&path, text).unwrap();
+    let error = super::load(&path).unwrap_err().to_string();
+    assert!(error.contains("is not valid TOML"), "{error}");
+    assert!(error.contains("(line 4, column 31)"), "{error}");
+    assert!(!error.contains("hunter2"), "the line shows: {error}");
+}
