@@ -108,6 +108,7 @@ pub struct Webhook {
     /// Extra headers (name as written, value), already checked to be valid HTTP and not to
     /// clash with the signing headers.
     pub headers: Vec<(String, String)>,
+    /// How its deliveries are signed: Pusher's scheme unless the config says otherwise.
     pub signing: Signing,
     pub filters: Vec<FilterSpec>,
     /// Lanes of this webhook: channels are spread over them by hash, each lane delivers in
