@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use emulator::{Emulator, WEBHOOKS_FN};
 use switchyard::config::{LambdaTarget, Secret, StaticCredentials};
-use switchyard::deliver::{self, LambdaSender, SignedPayload, invocation_payload};
+use switchyard::deliver::{self, LambdaSender, Payload, invocation_payload};
 use switchyard::event::Event;
 use switchyard::json;
 use switchyard::queue::Events;
@@ -55,7 +55,10 @@ async fn run(emulator: &Emulator) {
     let headers = Arc::new(vec![
         ("Content-Type".to_owned(), "application/json".to_owned()),
         ("X-Pusher-Key".to_owned(), "app-key".to_owned()),
-        ("X-Pusher-Signature".to_owned(), payload.signature.clone()),
+        (
+            "X-Pusher-Signature".to_owned(),
+            switchyard::signature::sign(SECRET, &payload.body),
+        ),
     ]);
     let url = format!(
         "{}/2015-03-31/functions/{WEBHOOKS_FN}/invocations",
@@ -164,7 +167,7 @@ async fn sdk(
     sender: LambdaSender,
     target: LambdaTarget,
     headers: Arc<Vec<(String, String)>>,
-    payload: Arc<SignedPayload>,
+    payload: Arc<Payload>,
 ) -> Result<(), String> {
     sender
         .send(&target, &headers, &payload)
@@ -174,7 +177,7 @@ async fn sdk(
 }
 
 /// A typical batch: a few presence and client events.
-fn webhook_payload() -> SignedPayload {
+fn webhook_payload() -> Payload {
     let events = [
         r#"{"name":"channel_occupied","channel":"presence-lobby"}"#,
         r#"{"name":"member_added","channel":"presence-lobby","user_id":"42"}"#,
@@ -185,12 +188,7 @@ fn webhook_payload() -> SignedPayload {
         .map(|e| Event::from_value(json::parse(e.as_bytes()).unwrap()).unwrap())
         .collect();
     let joined = Events::join(&events);
-    deliver::build(
-        &[joined.json],
-        events.len(),
-        switchyard::clock::now_ms(),
-        SECRET,
-    )
+    deliver::build(&[joined.json], events.len(), switchyard::clock::now_ms())
 }
 
 fn node_version() -> String {

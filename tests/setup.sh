@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh machine; quick when everything is there.
-# Real peers only: Node.js receivers and Pusher's SDKs, the Lambda emulator, soketi.
+# Real peers only: Node.js receivers and Pusher's SDKs, the Standard Webhooks library, the
+# Lambda emulator, soketi.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,11 @@ fi
 
 # Pusher's Python SDK (validate_webhook checks the signature and time_ms).
 python3 -c 'import pusher' 2>/dev/null || pip install --quiet --disable-pip-version-check pusher
+
+# The official Standard Webhooks library: tests/support/standard_webhooks_receiver.py verifies
+# `signing = "standard-webhooks"` deliveries with it.
+python3 -c 'import standardwebhooks' 2>/dev/null ||
+  pip install --quiet --disable-pip-version-check standardwebhooks==1.1.0
 
 # cargo-lambda (a binary shipped on PyPI) runs the Rust Lambda example for tests/e2e/lambda/rust.rs.
 command -v cargo-lambda >/dev/null || pip install --quiet --disable-pip-version-check --no-deps cargo-lambda==1.9.2

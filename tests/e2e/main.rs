@@ -14,5 +14,6 @@ mod lambda;
 mod operate;
 mod queue;
 mod reload;
+mod signing;
 mod soketi;
 mod support;

@@ -54,6 +54,7 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
                     json!({
                         "id": route.webhook.id,
                         "target": route.webhook.target.describe(),
+                        "signing": route.webhook.signing.as_str(),
                         "lanes": route.webhook.lanes,
                         "filters": filters,
                         "queue": queue,

@@ -149,12 +149,26 @@ fn parse_tree(path: &Path, bytes: &[u8]) -> Result<Value, ConfigError> {
     let text = std::str::from_utf8(bytes).map_err(|e| syntax("UTF-8", e.to_string()))?;
     match path.extension().and_then(|e| e.to_str()) {
         Some("json") => serde_json::from_str(text).map_err(|e| syntax("JSON", e.to_string())),
-        Some("toml") => toml::from_str(text).map_err(|e| syntax("TOML", e.to_string())),
+        Some("toml") => toml::from_str(text).map_err(|e| syntax("TOML", toml_message(text, &e))),
         _ => Err(syntax(
             "config",
             "the file name must end in .toml or .json".into(),
         )),
     }
+}
+
+/// A TOML error as its message and place, without the excerpt of the line that toml's own
+/// `Display` adds: that line may hold a secret (`secret = "whsec_...` unterminated), and this
+/// message goes to `check`'s output and the reload log.
+fn toml_message(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end();
+    let Some(before) = error.span().and_then(|span| text.get(..span.start)) else {
+        return message.to_owned();
+    };
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.matches('\n').count() + 1;
+    let column = before[line_start..].chars().count() + 1;
+    format!("{message} (line {line}, column {column})")
 }
 
 /// Validates a raw config tree; relative filter paths are resolved against `base_dir`.

@@ -20,7 +20,7 @@ pub(crate) use load::SOKETI_APP_SETTINGS;
 pub use load::{ConfigError, LoadedConfig, load, validate};
 pub use model::{
     AdminSettings, App, Batching, ChannelFilter, Config, ConfigSource, DeliverySettings,
-    LambdaTarget, LogFormat, Secret, ServerSettings, StaticCredentials, Target, Webhook,
+    LambdaTarget, LogFormat, Secret, ServerSettings, Signing, StaticCredentials, Target, Webhook,
 };
 pub use reader::Finding;
 pub(crate) use reader::nearest;

@@ -11,6 +11,7 @@ use reqwest::Url;
 use super::EventTypeSet;
 use crate::filter::{FilterSettings, FilterSpec};
 use crate::queue::{QueueSettings, RetryPolicy};
+use crate::signature::StandardWebhooksKey;
 
 /// The whole configuration of one gateway process.
 #[derive(Debug, Clone)]
@@ -121,12 +122,35 @@ pub struct Webhook {
     /// Extra headers (name as written, value), already checked to be valid HTTP and not to
     /// clash with the signing headers.
     pub headers: Vec<(String, String)>,
+    /// How its deliveries are signed: Pusher's scheme unless the config says otherwise.
+    pub signing: Signing,
     pub filters: Vec<FilterSpec>,
     /// Lanes of this webhook: channels are spread over them by hash, each lane delivers in
     /// order with one delivery in flight.
     pub lanes: u16,
     /// When and how long failed deliveries are tried again.
     pub retry: RetryPolicy,
+}
+
+/// How a webhook's deliveries are signed, whatever the target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Signing {
+    /// As soketi signs: `X-Pusher-Key`, and `X-Pusher-Signature` keyed by the app's secret.
+    #[default]
+    Pusher,
+    /// As standardwebhooks.com specifies: `webhook-id`, `webhook-timestamp` and
+    /// `webhook-signature` keyed by the webhook's own `whsec_` secret.
+    StandardWebhooks(StandardWebhooksKey),
+}
+
+impl Signing {
+    /// The name the config uses, for `/status`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Signing::Pusher => "pusher",
+            Signing::StandardWebhooks(_) => "standard-webhooks",
+        }
+    }
 }
 
 /// Where a webhook's payloads go.

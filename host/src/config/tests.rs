@@ -439,3 +439,101 @@ fn the_log_format_is_human_or_json() {
         "log.format: unknown log format `xml` (valid: human, json)",
     );
 }
+
+#[test]
+fn signing_is_pusher_unless_set_and_standard_webhooks_needs_a_valid_whsec_secret() {
+    use super::Signing;
+    let whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let hook = |extra: Value| {
+        let mut webhook = json!({ "url": "http://127.0.0.1:9/x", "event_types": ["client_event"] });
+        webhook
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        webhook
+    };
+    // The second webhook of the app, so the paths show which one.
+    let second = |extra: Value| {
+        json!({ "apps": [{ "id": "a", "key": "k", "secret": "s",
+                           "webhooks": [hook(json!({})), hook(extra)] }] })
+    };
+    let signing_of = |extra: Value| {
+        let (config, _) = validate(&second(extra), Path::new(".")).unwrap();
+        config.apps[0].webhooks[1].signing.clone()
+    };
+    assert_eq!(signing_of(json!({})), Signing::Pusher);
+    assert_eq!(signing_of(json!({ "signing": "pusher" })), Signing::Pusher);
+    assert!(matches!(
+        signing_of(json!({ "signing": "standard-webhooks", "secret": whsec })),
+        Signing::StandardWebhooks(_)
+    ));
+    // A Lambda target signs the same way: the headers travel in the invocation.
+    let lambda = json!({ "apps": [{ "id": "a", "key": "k", "secret": "s", "webhooks": [{
+        "lambda_function": "f", "event_types": ["client_event"],
+        "signing": "standard-webhooks", "secret": whsec }] }] });
+    assert!(validate(&lambda, Path::new(".")).is_ok());
+
+    let refused = [
+        (
+            json!({ "signing": "standard-webhooks" }),
+            "apps[0].webhooks[1].secret: is required with `signing = \"standard-webhooks\"`",
+        ),
+        (
+            json!({ "signing": "standard-webhooks", "secret": "hunter2-plain-text" }),
+            "apps[0].webhooks[1].secret: must start with `whsec_`",
+        ),
+        (
+            json!({ "signing": "standard-webhooks", "secret": "whsec_hunter2!!not-base64" }),
+            "apps[0].webhooks[1].secret: the part after `whsec_` is not standard base64",
+        ),
+        (
+            // "hunter2" in base64: 7 bytes, too short a key.
+            json!({ "signing": "standard-webhooks", "secret": "whsec_aHVudGVyMg==" }),
+            "apps[0].webhooks[1].secret: the key is 7 bytes; the Standard Webhooks spec wants 24 to 64",
+        ),
+        (
+            json!({ "secret": whsec }),
+            "apps[0].webhooks[1].secret: only applies with `signing = \"standard-webhooks\"`",
+        ),
+        (
+            json!({ "signing": "standard_webhooks", "secret": whsec }),
+            "apps[0].webhooks[1].signing: unknown signing scheme `standard_webhooks` (did you mean `standard-webhooks`?)",
+        ),
+        (
+            json!({ "signing": true }),
+            "apps[0].webhooks[1].signing: expected a string, found a boolean",
+        ),
+        (
+            json!({ "headers": { "Webhook-Signature": "v1,forged" } }),
+            "apps[0].webhooks[1].headers.Webhook-Signature: is set by the gateway",
+        ),
+    ];
+    for (extra, expected) in refused {
+        let found = problems(second(extra));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].contains(expected),
+            "`{}` lacks `{expected}`",
+            found[0]
+        );
+        for secret in ["hunter2", "aHVudGVyMg", "MfKQ9r8G"] {
+            assert!(
+                !found[0].contains(secret),
+                "`{}` shows the secret",
+                found[0]
+            );
+        }
+    }
+}
+
+#[test]
+fn a_toml_syntax_error_says_where_without_showing_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    let text = "[[apps]]\nid = \"a\"\nkey = \"k\"\nsecret = \"hunter2-unterminated\n";
+    std::fs::write(&path, text).unwrap();
+    let error = super::load(&path).unwrap_err().to_string();
+    assert!(error.contains("is not valid TOML"), "{error}");
+    assert!(error.contains("(line 4, column 31)"), "{error}");
+    assert!(!error.contains("hunter2"), "the line shows: {error}");
+}

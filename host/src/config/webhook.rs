@@ -1,5 +1,5 @@
 //! Reading one webhook: its target (URL or Lambda function with soketi's `lambda` options),
-//! event types, channel filter, headers and filter chain.
+//! event types, channel filter, headers, signing and filter chain.
 
 use std::path::Path;
 
@@ -11,11 +11,12 @@ use super::delivery::{MAX_LANES, WebhookDefaults, read_retry};
 use super::load::non_empty;
 use super::reader::{Fields, Findings, nearest};
 use super::{
-    ChannelFilter, EventType, EventTypeSet, LambdaTarget, Secret, StaticCredentials, Target,
-    Webhook,
+    ChannelFilter, EventType, EventTypeSet, LambdaTarget, Secret, Signing, StaticCredentials,
+    Target, Webhook,
 };
 use crate::deliver::RESERVED_HEADERS;
 use crate::filter::{FilterSpec, OnError};
+use crate::signature::StandardWebhooksKey;
 
 /// One `apps[].webhooks[]` entry, as soketi documents it plus `id` and `filters`.
 pub(super) fn read_webhook(
@@ -28,6 +29,7 @@ pub(super) fn read_webhook(
     let event_types = read_event_types(&mut f);
     let channel_filter = read_channel_filter(f.opt_object("filter"));
     let headers = read_headers(&mut f);
+    let signing = read_signing(&mut f);
     let filters = read_filter_refs(&mut f, base_dir);
     let lanes = f
         .opt_int("lanes", 1..=MAX_LANES)
@@ -41,6 +43,7 @@ pub(super) fn read_webhook(
         event_types: event_types?,
         channel_filter: channel_filter?,
         headers: headers?,
+        signing: signing?,
         filters: filters?,
         lanes,
         retry: retry?,
@@ -227,7 +230,7 @@ fn read_headers(f: &mut Fields) -> Option<Vec<(String, String)>> {
         {
             findings.problem(
                 &path,
-                "is set by the gateway on every delivery (signature, delivery id, attempt) and cannot be overridden",
+                "is set by the gateway (signing, delivery id, attempt) and cannot be overridden",
             );
             ok = false;
             continue;
@@ -235,6 +238,51 @@ fn read_headers(f: &mut Fields) -> Option<Vec<(String, String)>> {
         out.push((name.clone(), value.to_owned()));
     }
     ok.then_some(out)
+}
+
+/// `signing` (`pusher` unless set) and the `secret` Standard Webhooks signing needs. Findings
+/// say why a secret was refused, never what it was. Lambda targets sign the same way: the
+/// headers travel in the invocation's `headers`, and the payload is the signed body.
+fn read_signing(f: &mut Fields) -> Option<Signing> {
+    const SCHEMES: [&str; 2] = ["pusher", "standard-webhooks"];
+    let findings = f.findings();
+    let secret_path = f.field_path("secret");
+    let secret = f.opt_string("secret");
+    let scheme = match f.opt_string("signing") {
+        Some(scheme) => scheme,
+        // Present but not a string: `opt_string` has reported it.
+        None if f.raw("signing").is_some() => return None,
+        None => "pusher",
+    };
+    match (scheme, secret) {
+        ("pusher", None) => Some(Signing::Pusher),
+        ("pusher", Some(_)) => {
+            let msg = "only applies with `signing = \"standard-webhooks\"` (Pusher signing uses the app's secret)";
+            findings.problem(&secret_path, msg);
+            None
+        }
+        ("standard-webhooks", None) => {
+            let msg = "is required with `signing = \"standard-webhooks\"`: `whsec_` and the key in base64";
+            findings.problem(&secret_path, msg);
+            None
+        }
+        ("standard-webhooks", Some(secret)) => match StandardWebhooksKey::parse(secret) {
+            Ok(key) => Some(Signing::StandardWebhooks(key)),
+            Err(e) => {
+                findings.problem(&secret_path, e.to_string());
+                None
+            }
+        },
+        (other, _) => {
+            let hint = match nearest(other, SCHEMES) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!("valid: {}", SCHEMES.join(", ")),
+            };
+            let msg = format!("unknown signing scheme `{other}` ({hint})");
+            findings.problem(&f.field_path("signing"), msg);
+            None
+        }
+    }
 }
 
 /// A `filters` list (an app's or a webhook's); module paths resolve against `base_dir`.

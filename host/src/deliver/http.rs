@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::Url;
 
-use super::{DeliveryError, SignedPayload};
+use super::{DeliveryError, Payload};
 
 /// Posts payloads over one shared connection pool.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ impl HttpSender {
         &self,
         url: &Url,
         headers: &[(String, String)],
-        payload: &SignedPayload,
+        payload: &Payload,
     ) -> Result<u16, DeliveryError> {
         let mut request = self.client.post(url.clone()).body(payload.body.clone());
         for (name, value) in headers {

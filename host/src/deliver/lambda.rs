@@ -3,7 +3,8 @@
 //! The function receives `{"payload": <the webhook body>, "headers": {<the headers an HTTP
 //! delivery would carry>}}`, so soketi's example handler works unchanged: it recomputes
 //! `HMAC(secret, JSON.stringify(payload))` and compares it with
-//! `headers['X-Pusher-Signature']`. `async: true` invokes with `Event` (Lambda queues it and
+//! `headers['X-Pusher-Signature']`. With Standard Webhooks signing the same holds for the
+//! `webhook-*` headers: a handler gives `JSON.stringify(payload)` and `headers` to the library. `async: true` invokes with `Event` (Lambda queues it and
 //! answers 202), otherwise `RequestResponse`, where a `FunctionError` (the handler threw) is a
 //! failed delivery carrying the function's error.
 
@@ -18,7 +19,7 @@ use aws_sdk_lambda::types::InvocationType;
 pub use clients::FALLBACK_REGION;
 pub use error::LambdaError;
 
-use super::SignedPayload;
+use super::Payload;
 use crate::config::LambdaTarget;
 use clients::ClientCache;
 
@@ -45,7 +46,7 @@ impl LambdaSender {
         &self,
         target: &LambdaTarget,
         headers: &[(String, String)],
-        payload: &SignedPayload,
+        payload: &Payload,
     ) -> Result<u16, LambdaError> {
         let client = self.clients.client(target).await;
         let invocation_type = if target.asynchronous {

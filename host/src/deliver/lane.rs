@@ -286,12 +286,7 @@ impl Lane {
             self.stats.retried();
         }
         state.last_attempt_ms = now;
-        let payload = super::build(
-            &delivery.parts,
-            delivery.event_count as usize,
-            now,
-            destination.secret.expose(),
-        );
+        let payload = super::build(&delivery.parts, delivery.event_count as usize, now);
         let attempt = Attempt {
             delivery_id: &state.id,
             number: state.attempts,
@@ -299,12 +294,7 @@ impl Lane {
         let started = Instant::now();
         let result = self
             .deliverer
-            .deliver(
-                &destination.app_key,
-                &destination.webhook,
-                &payload,
-                &attempt,
-            )
+            .deliver(&destination, &payload, &attempt)
             .await;
         self.stats.attempted(started.elapsed());
         if matches!(destination.webhook.target, Target::Lambda(_)) {

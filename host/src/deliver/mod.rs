@@ -2,9 +2,10 @@
 //!
 //! In: the events one delivery carries, as the queue keeps them. Out: one POST (or one Lambda
 //! invocation) of `{"time_ms", "events"}`, built anew for every attempt (a fresh `time_ms` and
-//! signature) in JavaScript's `JSON.stringify` form, so receivers that re-serialize before
-//! checking the HMAC (soketi's documented Lambda handler) agree with the signature; and, when it
-//! fails, whether trying again may help ([`Failure`]).
+//! signature, Pusher's or Standard Webhooks' as the webhook says) in JavaScript's
+//! `JSON.stringify` form, so receivers that re-serialize before checking the HMAC (soketi's
+//! documented Lambda handler) agree with the signature; and, when it fails, whether trying
+//! again may help ([`Failure`]).
 
 mod circuit;
 mod headers;
@@ -19,7 +20,7 @@ pub use headers::{
 };
 pub use http::HttpSender;
 pub use lambda::{FALLBACK_REGION, LambdaError, LambdaSender, invocation_payload};
-pub use payload::{SignedPayload, build};
+pub use payload::{Payload, build};
 pub use workers::{WebhookStatus, Workers};
 
 use std::time::Duration;
@@ -28,7 +29,8 @@ use crate::config::{Batching, Secret, Target, Webhook};
 use crate::queue::FunctionErrors;
 
 /// What a lane needs of the config to send: taken from the running config at every attempt,
-/// so a reload that changes a webhook's target, secret or headers applies to what waits.
+/// so a reload that changes a webhook's target, signing, secret or headers applies to what
+/// waits.
 #[derive(Debug, Clone)]
 pub struct Destination {
     pub app_key: String,
@@ -136,16 +138,15 @@ impl Deliverer {
         Self { http, lambda }
     }
 
-    /// Makes one attempt to deliver `payload` to `webhook` of the app with key `app_key`.
+    /// Makes one attempt to deliver `payload` to `destination`, signed as its webhook says.
     pub async fn deliver(
         &self,
-        app_key: &str,
-        webhook: &Webhook,
-        payload: &SignedPayload,
+        destination: &Destination,
+        payload: &Payload,
         attempt: &Attempt<'_>,
     ) -> Result<(), DeliveryError> {
-        let headers = delivery_headers(webhook, app_key, payload, attempt);
-        match &webhook.target {
+        let headers = delivery_headers(destination, payload, attempt);
+        match &destination.webhook.target {
             Target::Http(url) => self.http.send(url, &headers, payload).await.map(drop),
             Target::Lambda(target) => self
                 .lambda

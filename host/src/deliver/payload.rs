@@ -1,30 +1,24 @@
 //! The payload one webhook receives: `{"time_ms": .., "events": [..]}`, serialized once in
-//! JavaScript's `JSON.stringify` form and signed once, whatever the target.
+//! JavaScript's `JSON.stringify` form, whatever the target; the headers sign these bytes.
 
 use bytes::Bytes;
 
-use crate::signature;
-
-/// A webhook body and its signature, ready for any target.
+/// A webhook body, ready for any target.
 #[derive(Debug, Clone)]
-pub struct SignedPayload {
-    /// Exactly the bytes that were signed.
+pub struct Payload {
+    /// Exactly the bytes that are sent and signed.
     pub body: Bytes,
-    /// `X-Pusher-Signature`: hex HMAC-SHA256 of `body` with the app secret.
-    pub signature: String,
+    /// The body's `time_ms`: when this attempt was built. Standard Webhooks'
+    /// `webhook-timestamp` is the same instant, in seconds.
+    pub time_ms: u64,
     pub event_count: usize,
 }
 
-/// Builds and signs the payload of `event_count` events given as JSON `parts`, each one or
-/// more events already in `JSON.stringify` form and joined by commas (how the queue keeps
-/// them). `time_ms` is when the payload is built, as Pusher defines it (receivers' SDKs refuse
+/// Builds the payload of `event_count` events given as JSON `parts`, each one or more events
+/// already in `JSON.stringify` form and joined by commas (how the queue keeps them).
+/// `time_ms` is when the payload is built, as Pusher defines it (receivers' SDKs refuse
 /// webhooks more than 5 minutes off their clock), so every attempt is built anew.
-pub fn build(
-    parts: &[impl AsRef<[u8]>],
-    event_count: usize,
-    time_ms: u64,
-    secret: &str,
-) -> SignedPayload {
+pub fn build(parts: &[impl AsRef<[u8]>], event_count: usize, time_ms: u64) -> Payload {
     let len: usize = parts.iter().map(|p| p.as_ref().len() + 1).sum();
     let mut body = Vec::with_capacity(40 + len);
     body.extend_from_slice(b"{\"time_ms\":");
@@ -37,10 +31,9 @@ pub fn build(
         body.extend_from_slice(part.as_ref());
     }
     body.extend_from_slice(b"]}");
-    let signature = signature::sign(secret, &body);
-    SignedPayload {
+    Payload {
         body: Bytes::from(body),
-        signature,
+        time_ms,
         event_count,
     }
 }
@@ -53,11 +46,11 @@ mod tests {
     use crate::queue::Events;
 
     #[test]
-    fn payload_joins_the_given_parts_exactly_and_its_signature_verifies() {
+    fn payload_joins_the_given_parts_exactly() {
         let raw = br#"{"name":"client_event","channel":"private-a","event":"client-x","data":"{\"n\":1}","extra":[1,2]}"#;
         let event = Event::from_value(json::parse(raw).unwrap()).unwrap();
         let one = Events::join(std::slice::from_ref(&event)).json;
-        let payload = build(&[one.clone(), one], 2, 1_700_000_000_123, "s3cret");
+        let payload = build(&[one.clone(), one], 2, 1_700_000_000_123);
         let expected = format!(
             "{{\"time_ms\":1700000000123,\"events\":[{},{}]}}",
             std::str::from_utf8(raw).unwrap(),
@@ -65,10 +58,6 @@ mod tests {
         );
         assert_eq!(payload.body, expected.as_bytes());
         assert_eq!(payload.event_count, 2);
-        assert!(signature::verify(
-            "s3cret",
-            &payload.body,
-            &payload.signature
-        ));
+        assert_eq!(payload.time_ms, 1_700_000_000_123);
     }
 }

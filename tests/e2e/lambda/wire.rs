@@ -1,8 +1,10 @@
 //! What the Lambda client puts on the wire, seen by a plain HTTP receiver standing in for the
 //! Lambda endpoint: which credentials sign the request (SigV4's `Credential=` scope), the
-//! invocation type header, the body, and how timeouts and error answers are classified.
+//! invocation type header, the body (with Standard Webhooks signing too), and how timeouts and
+//! error answers are classified.
 
-use super::{KEY, PRESENCE_EVENTS, SECRET, config, send, start_gateway};
+use super::emulator::js_stringify;
+use super::{KEY, PRESENCE_EVENTS, SECRET, TRICKY_CLIENT_EVENT, config, send, start_gateway};
 use crate::support::{Received, Sink, run_cli};
 
 const FUNCTION: &str = "arn:aws:lambda:eu-central-1:123456789012:function:hooks:live";
@@ -213,4 +215,45 @@ fn check_never_prints_lambda_credentials() {
         !out.contains("check-secret-key") && !out.contains("check-token"),
         "{out}"
     );
+}
+
+#[test]
+fn standard_webhooks_signing_travels_in_the_invocation_headers() {
+    let whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let lambda_endpoint = Sink::start(SECRET, KEY);
+    let receiver = Sink::start_standard_webhooks(whsec);
+    let lambda = format!(
+        r#"{{ client_options = {{ region = "eu-central-1", endpoint = "{}", credentials = {{ accessKeyId = "AKID", secretAccessKey = "s" }} }} }}"#,
+        lambda_endpoint.url("/lambda")
+    );
+    let webhook = webhook("standard", r#""client_event""#, &lambda)
+        + &format!("signing = \"standard-webhooks\"\nsecret = \"{whsec}\"\n");
+    let gateway = start_gateway(&config(&webhook), &[]);
+    send(&gateway, &[TRICKY_CLIENT_EVENT]);
+    let invocation = lambda_endpoint.expect(1).remove(0);
+
+    // `{"payload":<the signed body>,"headers":{..}}`: the body's bytes, as a handler in any
+    // runtime can take them (the Rust example's RawValue), and what Node.js's
+    // `JSON.stringify(event.payload)` gives back.
+    let raw = String::from_utf8(invocation.body.clone()).unwrap();
+    let end = raw.rfind(r#","headers":{"#).unwrap();
+    let body = raw["{\"payload\":".len()..end].to_owned();
+    assert_eq!(js_stringify(&body), body);
+    // The headers alone: serde_json refuses the lone surrogate in the payload.
+    let rest: serde_json::Value = serde_json::from_str(&format!("{{{}", &raw[end + 1..])).unwrap();
+    let headers = rest["headers"].as_object().unwrap();
+    assert!(
+        headers.keys().all(|name| !name.starts_with("X-Pusher-")),
+        "{headers:?}"
+    );
+    // Given to the official library as a handler would: the payload and the headers object.
+    let header = |name: &str| headers[name].as_str().unwrap();
+    let replayed = [
+        ("webhook-id", header("webhook-id")),
+        ("webhook-timestamp", header("webhook-timestamp")),
+        ("webhook-signature", header("webhook-signature")),
+    ];
+    let verified = receiver.post("/from-lambda", &replayed, body.into_bytes());
+    assert_eq!(verified.standard_webhooks.as_deref(), Some("valid"));
+    assert_eq!(header("webhook-id"), header("X-Switchyard-Delivery"));
 }

@@ -1,5 +1,6 @@
 //! Real processes for end-to-end tests, one file per job: the `switchyard` binary
-//! ([`gateway`]), a Node.js HTTP sink ([`sink`]), signed requests ([`post`]), the CLI and
+//! ([`gateway`]), HTTP receivers ([`sink`]: Node.js, or Python checking Standard Webhooks
+//! signatures with the official library), signed requests ([`post`]), the CLI and
 //! Pusher's Python SDK ([`cli`]), filter modules ([`filters`]) and the reload soak ([`soak`]).
 //! Every process is killed when its handle drops.
 

@@ -1,4 +1,6 @@
-//! The Node.js HTTP receiver (tests/support/sink.js) and what it received.
+//! The HTTP receivers and what they received: the Node.js sink (tests/support/sink.js) and the
+//! Python receiver checking with the Standard Webhooks library
+//! (tests/support/standard_webhooks_receiver.py). Both print the same records.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -21,6 +23,8 @@ pub struct Received {
     pub js_signature_ok: Option<bool>,
     /// Pusher's Node SDK `webhook().isValid()`.
     pub pusher_sdk_valid: Option<bool>,
+    /// The Standard Webhooks library's `verify`: `valid`, or why it refused the request.
+    pub standard_webhooks: Option<String>,
     /// The status the sink answered.
     pub status: u16,
     /// When the sink received it (its clock, milliseconds since the Unix epoch).
@@ -85,15 +89,35 @@ pub struct Sink {
 impl Sink {
     /// A sink that also checks signatures as a JS receiver would, with `secret` and `key`.
     pub fn start(secret: &str, key: &str) -> Sink {
-        let mut child = Command::new("node")
-            .arg(repo_root().join("tests/support/sink.js"))
+        let mut node = Command::new("node");
+        node.arg(repo_root().join("tests/support/sink.js"))
             .env("SINK_SECRET", secret)
-            .env("SINK_KEY", key)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("node must be installed (tests/run.sh installs it)");
+            .env("SINK_KEY", key);
+        Self::spawn(node, "node must be installed (tests/run.sh installs it)")
+    }
+
+    /// A Python receiver that verifies every request with the official Standard Webhooks
+    /// library and the `whsec_` `secret`: it answers 401 to what the library refuses, and 503
+    /// once per webhook-id under `/fail-once/`.
+    pub fn start_standard_webhooks(secret: &str) -> Sink {
+        let mut python = Command::new("python3");
+        python
+            .arg(repo_root().join("tests/support/standard_webhooks_receiver.py"))
+            .env("WEBHOOK_SECRET", secret);
+        Self::spawn(
+            python,
+            "python3 must be installed (tests/run.sh installs it)",
+        )
+    }
+
+    /// Starts a receiver that prints `listening <port>`, then one JSON record per request.
+    fn spawn(mut command: Command, missing: &str) -> Sink {
+        let mut child = command.stdout(Stdio::piped()).spawn().expect(missing);
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
+        let first = lines
+            .next()
+            .and_then(Result::ok)
+            .expect("the receiver did not start (tests/setup.sh installs what it needs)");
         let port = first.strip_prefix("listening ").unwrap().parse().unwrap();
         let (tx, rx) = channel();
         std::thread::spawn(move || {
@@ -114,6 +138,7 @@ impl Sink {
                     body,
                     js_signature_ok: v["signature_ok"].as_bool(),
                     pusher_sdk_valid: v["pusher_sdk_valid"].as_bool(),
+                    standard_webhooks: v["standard_webhooks"].as_str().map(str::to_owned),
                     status: v["status"].as_u64().unwrap() as u16,
                     received_ms: v["received_ms"].as_u64().unwrap(),
                 };
@@ -143,6 +168,17 @@ impl Sink {
             .send()
             .unwrap();
         assert!(response.status().is_success());
+    }
+
+    /// POSTs `body` with `headers` to the receiver itself (a captured delivery, replayed or
+    /// altered) and returns its record of it. Only while nothing else is being delivered to it.
+    pub fn post(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Received {
+        let mut request = super::client().post(self.url(path)).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().unwrap();
+        self.expect(1).remove(0)
     }
 
     /// Requests to `path` are answered 200 again.
