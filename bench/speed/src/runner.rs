@@ -111,7 +111,8 @@ pub struct Row {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GatewayInfo {
-    /// Sums over series of a few `/metrics` families, read just before stopping it.
+    /// Sums over series of a few `/metrics` families, read just before stopping it, and the
+    /// ingest duration histogram's buckets.
     pub metrics: BTreeMap<String, f64>,
     pub log_warnings: u64,
     pub log_errors: u64,
@@ -809,6 +810,11 @@ async fn gateway_metrics(ctx: &Ctx, port: u16) -> BTreeMap<String, f64> {
             continue;
         };
         let name = series.split('{').next().unwrap_or(series);
+        if name == "switchyard_ingest_duration_seconds_bucket" {
+            // The gateway's own answer times, bucket by bucket (cumulative).
+            sums.insert(series.to_owned(), value);
+            continue;
+        }
         if !matches!(
             name,
             "switchyard_ingest_requests_total"
