@@ -235,7 +235,7 @@ fn the_config_filters_and_queue_are_mounted_where_the_config_says() {
 #[test]
 fn the_config_passes_check_where_the_pod_has_it() {
     let m = Manifests::load();
-    // The kustomization reads the filters from filters/, where deploy/README.md has them
+    // The kustomization reads the filters from filters/, where docs/deploy.md has them
     // built; here they are built from the examples.
     for file in m.configmap_keys("switchyard-filters").values() {
         assert!(file.starts_with("filters/"), "{file}");

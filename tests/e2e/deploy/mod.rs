@@ -2,7 +2,7 @@
 //! runs matches the config it ships, that config passes the real binary's `switchyard check`
 //! where the example puts it, and the tools that can judge the files offline accept them
 //! (`systemd-analyze`, `kubernetes-validate`, `hadolint`). No container engine or cluster runs
-//! here: what needs one is checked as far as the files go (deploy/README.md says which).
+//! here: what needs one is checked as far as the files go (docs/deploy.md says which).
 
 mod docker;
 mod kubernetes;

@@ -16,7 +16,7 @@ use crate::support::{
     Gateway, KEY, PATIENCE, SECRET, Sink, batch, binary, client, one_app_config, post_signed,
 };
 
-/// Where the unit expects the binary (deploy/README.md installs it there).
+/// Where the unit expects the binary (docs/deploy.md installs it there).
 const INSTALLED_BINARY: &str = "/usr/local/bin/switchyard";
 
 /// The unit's settings: section → key → every value given, in order.
