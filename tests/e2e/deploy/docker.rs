@@ -112,11 +112,9 @@ impl Dockerfile {
     }
 }
 
-/// The files `docker build` sends from the repository root: the tracked files that
-/// .dockerignore lets through (the last matching pattern decides; `!` lets in).
-fn build_context() -> Vec<String> {
-    let root = repo_root();
-    let patterns: Vec<(bool, String)> = read(&root.join(".dockerignore"))
+/// .dockerignore's patterns: (whether the pattern ignores, the pattern).
+fn ignore_patterns() -> Vec<(bool, String)> {
+    read(&repo_root().join(".dockerignore"))
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -124,10 +122,35 @@ fn build_context() -> Vec<String> {
             Some(p) => (false, p.trim_end_matches('/').to_owned()),
             None => (true, l.trim_end_matches('/').to_owned()),
         })
-        .collect();
+        .collect()
+}
+
+/// Whether `docker build` sends `file` (relative to the context): the last pattern matching
+/// it, or a directory above it, decides.
+fn sent(patterns: &[(bool, String)], file: &str) -> bool {
+    let mut ignored = false;
+    for (ignore, pattern) in patterns {
+        let mut path = Path::new(file);
+        loop {
+            if glob(pattern, path.to_str().unwrap()) {
+                ignored = *ignore;
+                break;
+            }
+            match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => path = p,
+                _ => break,
+            }
+        }
+    }
+    !ignored
+}
+
+/// The files of a checkout that `docker build` sends from the repository root.
+fn build_context() -> Vec<String> {
+    let patterns = ignore_patterns();
     let files = Command::new("git")
         .arg("-C")
-        .arg(&root)
+        .arg(repo_root())
         .args(["ls-files", "--cached", "--others", "--exclude-standard"])
         .output()
         .unwrap();
@@ -135,24 +158,7 @@ fn build_context() -> Vec<String> {
     String::from_utf8(files.stdout)
         .unwrap()
         .lines()
-        .filter(|file| {
-            let mut ignored = false;
-            for (ignore, pattern) in &patterns {
-                // A pattern matches a path or any directory above it.
-                let mut path = Path::new(file);
-                loop {
-                    if glob(pattern, path.to_str().unwrap()) {
-                        ignored = *ignore;
-                        break;
-                    }
-                    match path.parent() {
-                        Some(p) if !p.as_os_str().is_empty() => path = p,
-                        _ => break,
-                    }
-                }
-            }
-            !ignored
-        })
+        .filter(|file| sent(&patterns, file))
         .map(str::to_owned)
         .collect()
 }
@@ -191,6 +197,27 @@ fn the_ignore_patterns_match_as_docker_matches_them() {
     assert!(glob("**/target", "bench/speed/target"));
     assert!(!glob("**/target", "bench/targets"));
     assert!(glob("host", "host"));
+}
+
+/// Git ignores these, so a checkout's file list never shows them, but a working tree has
+/// them and `docker build` would send gigabytes of them.
+#[test]
+fn the_build_context_leaves_out_build_output_test_peers_and_data() {
+    let patterns = ignore_patterns();
+    for heavy in [
+        "target/debug/switchyard",
+        "bench/speed/target/release/x",
+        "examples/lambda/rust/target/x",
+        "tests/node/node_modules/pusher/index.js",
+        "data/journal",
+        "config/switchyard.toml",
+    ] {
+        assert!(
+            !sent(&patterns, heavy),
+            "{heavy} goes into the build context"
+        );
+    }
+    assert!(sent(&patterns, "host/src/main.rs"));
 }
 
 #[test]

@@ -34,7 +34,7 @@ fn yaml(path: &Path) -> Vec<Yaml> {
     YamlLoader::load_from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// A string at `yaml[key]`, or a panic naming what is missing.
+/// The string `yaml` holds, or a panic naming `what` was expected.
 fn text<'a>(yaml: &'a Yaml, what: &str) -> &'a str {
     yaml.as_str()
         .unwrap_or_else(|| panic!("{what}: expected a string, found {yaml:?}"))
