@@ -11,6 +11,10 @@ command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 # gateway's system calls against its SystemCallFilter=.
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 command -v strace >/dev/null || need_apt+=(strace)
+# systemd-nspawn boots this machine's /usr as a container with systemd as PID 1 to run the
+# unit for real; inside it, the receiver is Debian's python3 (/usr/bin, not a pyenv one).
+command -v systemd-nspawn >/dev/null || need_apt+=(systemd-container)
+[ -x /usr/bin/python3 ] || need_apt+=(python3)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
 fi
