@@ -5,9 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::container::{Container, Exercise};
 use super::{
-    LANE_GRACE_SECS, Root, config, deploy, is_under, listen, read, resolve, setting, text, tool,
-    yaml,
+    LANE_GRACE_SECS, Root, config, deploy, example_module, is_under, listen, modules, read,
+    resolve, setting, text, tool, yaml,
 };
 use crate::support::repo_root;
 
@@ -65,7 +66,7 @@ impl Dockerfile {
     }
 
     /// The exec form (`["a", "b"]`) of the image's last `keyword` instruction.
-    fn runtime_exec(&self, keyword: &str) -> Vec<String> {
+    pub(super) fn runtime_exec(&self, keyword: &str) -> Vec<String> {
         let args = self.runtime(keyword);
         let last = args.last().unwrap_or_else(|| panic!("no {keyword}"));
         serde_json::from_str(last)
@@ -437,4 +438,51 @@ fn the_config_passes_check_where_the_container_has_it() {
     let (config_path, config_dir) = mounted_config(&dockerfile, &compose["services"]["switchyard"]);
     let config = config(&config_dir.join(Path::new(&config_path).file_name().unwrap()));
     Root::new().check_installed(&config_path, &config);
+}
+
+/// The image as compose runs it, stood in for by a container made with systemd-nspawn (see
+/// [`Container`]; no engine here, so not the image itself): the binary at the `ENTRYPOINT`,
+/// run with `CMD` as the Dockerfile's `USER` (who owns nothing but the volume), the config
+/// directory mounted read-only where
+/// compose mounts it (with the filter the config names, as docs/deploy.md has it prepared),
+/// an empty volume of that user's at `VOLUME`, the config unchanged (its `0.0.0.0` listener
+/// inside a network namespace that has only loopback).
+#[test]
+fn the_container_serves_as_the_images_user_with_the_compose_mounts() {
+    let dockerfile = Dockerfile::load();
+    let compose = yaml(&deploy("docker/compose.yaml")).remove(0);
+    let service = &compose["services"]["switchyard"];
+    let (config_path, config_dir) = mounted_config(&dockerfile, service);
+    let config_file = Path::new(&config_path).file_name().unwrap();
+    let config = config(&config_dir.join(config_file));
+    let mount = Path::new(&config_path).parent().unwrap().to_str().unwrap();
+
+    let mut container = Container::new(true);
+    let etc = container.dir("config");
+    std::fs::copy(config_dir.join(config_file), etc.join(config_file)).unwrap();
+    for module in modules(&config) {
+        let at = resolve(&config_path, &module);
+        let file_name = Path::new(&at).file_name().unwrap().to_str().unwrap();
+        let inside = etc.join(Path::new(&at).strip_prefix(mount).unwrap());
+        std::fs::create_dir_all(inside.parent().unwrap()).unwrap();
+        std::fs::copy(example_module(file_name), inside).unwrap();
+    }
+    container.bind(&etc, mount, true);
+    let user: u32 = dockerfile.user_id().parse().unwrap();
+    let data = dockerfile.runtime_exec("VOLUME").remove(0);
+    container.volume(&data, user);
+    let steps = Exercise {
+        user,
+        public_port: listen(&config, "server").0,
+        health_path: "/healthz".into(),
+        admin_port: listen(&config, "admin").0,
+        config: config_path.clone(),
+        data: data.clone(),
+        configmap_update: false,
+    };
+    let mut entrypoint = dockerfile.runtime_exec("ENTRYPOINT");
+    entrypoint.extend(dockerfile.runtime_exec("CMD"));
+    let command = container.exercise(&steps, &entrypoint);
+    let results = container.start(false, &command).finish();
+    results.assert_served_and_drained(&steps, &config);
 }

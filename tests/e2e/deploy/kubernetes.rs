@@ -1,14 +1,19 @@
 //! deploy/kubernetes: the StatefulSet, the Service and the kustomization that makes the
-//! ConfigMaps, read together with the config they mount.
+//! ConfigMaps, read together with the config they mount, and the pod's layout run in a
+//! stand-in container through a ConfigMap update.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use yaml_rust2::Yaml;
 
+use super::container::{Container, Exercise};
 use super::{
-    LANE_GRACE_SECS, Root, config, deploy, is_under, listen, modules, resolve, setting, text, tool,
-    yaml,
+    LANE_GRACE_SECS, Root, config, deploy, example_module, is_under, listen, modules, read,
+    resolve, setting, text, tool, yaml,
 };
+use crate::guests;
+use crate::support::file_hash;
 
 /// The manifests, parsed, and the config the kustomization puts in its ConfigMap.
 struct Manifests {
@@ -269,5 +274,112 @@ fn the_pod_outlives_the_drain_and_runs_as_the_image_user() {
         m.statefulset["spec"]["replicas"].as_i64(),
         Some(1),
         "the embedded queue belongs to one gateway"
+    );
+}
+
+/// A directory laid out as the kubelet writes a ConfigMap volume: each key a symlink to
+/// `..data/<key>`, `..data` a symlink to a timestamped directory holding the files.
+struct ConfigMapVolume {
+    dir: PathBuf,
+    version: usize,
+}
+
+impl ConfigMapVolume {
+    fn new(dir: PathBuf, files: &[(String, Vec<u8>)]) -> Self {
+        let mut volume = Self { dir, version: 0 };
+        volume.update(files);
+        for (key, _) in files {
+            std::os::unix::fs::symlink(format!("..data/{key}"), volume.dir.join(key)).unwrap();
+        }
+        volume
+    }
+
+    /// The kubelet's update: the files in a new directory, `..data` pointed at it by one
+    /// rename, the old directory removed.
+    fn update(&mut self, files: &[(String, Vec<u8>)]) {
+        self.version += 1;
+        let version = format!("..2026_12_01_00_00_0{}.000000000", self.version);
+        std::fs::create_dir(self.dir.join(&version)).unwrap();
+        for (key, bytes) in files {
+            std::fs::write(self.dir.join(&version).join(key), bytes).unwrap();
+        }
+        std::os::unix::fs::symlink(&version, self.dir.join("..data_tmp")).unwrap();
+        std::fs::rename(self.dir.join("..data_tmp"), self.dir.join("..data")).unwrap();
+        if self.version > 1 {
+            let old = format!("..2026_12_01_00_00_0{}.000000000", self.version - 1);
+            std::fs::remove_dir_all(self.dir.join(old)).unwrap();
+        }
+    }
+}
+
+/// The pod, stood in for by a container made with systemd-nspawn (see [`Container`]; no
+/// kubelet here): the ConfigMaps in the kubelet's layout and the claim mounted where the
+/// StatefulSet mounts them, nothing else writable (`readOnlyRootFilesystem`), the image's
+/// entrypoint with the container's arguments as `runAsUser`, the config unchanged (its `0.0.0.0` listener inside a network
+/// namespace that has only loopback). While it serves, the filters ConfigMap is updated as
+/// the kubelet does it, and the gateway must load the new module.
+#[test]
+fn the_pod_serves_writing_only_its_claim_and_reloads_an_updated_filters_configmap() {
+    let m = Manifests::load();
+    let pod = m.pod();
+    let user = pod["securityContext"]["runAsUser"].as_i64().unwrap() as u32;
+    let mut container = Container::new(true);
+    let config_file = read(&deploy("kubernetes/switchyard.toml"));
+    let config_files = vec![("switchyard.toml".to_owned(), config_file.into_bytes())];
+    let config_volume = ConfigMapVolume::new(container.dir("configmap-config"), &config_files);
+    container.bind(
+        &config_volume.dir,
+        &m.configmap_mount("switchyard-config"),
+        true,
+    );
+    let keys: Vec<String> = m.configmap_keys("switchyard-filters").into_keys().collect();
+    let filters = |module: &dyn Fn(&str) -> PathBuf| -> Vec<(String, Vec<u8>)> {
+        let file = |key: &String| (key.clone(), std::fs::read(module(key)).unwrap());
+        keys.iter().map(file).collect()
+    };
+    let mut filters_volume = ConfigMapVolume::new(
+        container.dir("configmap-filters"),
+        &filters(&|key| example_module(key)),
+    );
+    container.bind(
+        &filters_volume.dir,
+        &m.configmap_mount("switchyard-filters"),
+        true,
+    );
+    let claims = m.statefulset["spec"]["volumeClaimTemplates"]
+        .as_vec()
+        .unwrap();
+    let data = m.mount_of(text(&claims[0]["metadata"]["name"], "the claim's name"));
+    container.volume(&data, user);
+
+    let probe = &m.container()["livenessProbe"]["httpGet"];
+    let steps = Exercise {
+        user,
+        public_port: m.container_port(&probe["port"]),
+        health_path: text(&probe["path"], "the liveness path").to_owned(),
+        admin_port: listen(&m.config, "admin").0,
+        config: m.config_path(),
+        data,
+        configmap_update: true,
+    };
+    let mut entrypoint = super::docker::Dockerfile::load().runtime_exec("ENTRYPOINT");
+    let args = m.container()["args"].as_vec().unwrap();
+    entrypoint.extend(args.iter().map(|a| text(a, "an argument").to_owned()));
+    let command = container.exercise(&steps, &entrypoint);
+    let running = container.start(false, &command);
+
+    running.wait_for("ready_for_update");
+    let noop = guests::wasm("filter-noop");
+    filters_volume.update(&filters(&|_| noop.clone()));
+    running.tell("updated");
+    let results = running.finish();
+    results.assert_served_and_drained(&steps, &m.config);
+    let first = example_module(&keys[0]);
+    assert_eq!(results.ok("hash_before").trim(), file_hash(&first));
+    assert_eq!(
+        results.ok("hash_after").trim(),
+        file_hash(&noop),
+        "the updated ConfigMap's module is not the one running; logs:\n{}",
+        results.logs()
     );
 }

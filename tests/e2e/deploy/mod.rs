@@ -1,10 +1,12 @@
 //! The deployment examples in `deploy/` hold together: what each mounts, exposes, probes and
 //! runs matches the config it ships, that config passes the real binary's `switchyard check`
 //! where the example puts it, and the tools that can judge the files offline accept them
-//! (`systemd-analyze`, `kubernetes-validate`, `hadolint`); the systemd unit also runs under a
-//! real systemd in a systemd-nspawn container. No container engine or cluster runs here: the
-//! image and the manifests are checked as far as the files go (docs/deploy.md says so).
+//! (`systemd-analyze`, `kubernetes-validate`, `hadolint`). The systemd unit runs under a real
+//! systemd in a systemd-nspawn container, and the image's and the pod's layouts run in
+//! stand-in containers ([`container`]). No container engine or cluster runs here: the image
+//! is never built nor the manifests applied (docs/deploy.md says so).
 
+mod container;
 mod docker;
 mod kubernetes;
 mod systemd;

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use serde_json::json;
 
+use super::container::Container;
 use super::{
     LANE_GRACE_SECS, Root, config, deploy, example_module, is_under, modules, read, resolve,
     setting, tool,
@@ -423,28 +424,20 @@ fn documented_install() -> String {
     install
 }
 
-/// The unit as a real systemd runs it: a systemd-nspawn container boots this machine's own
-/// /usr (read-only; everything else a fresh tmpfs) with systemd as PID 1, and
-/// tests/support/systemd_exercise.sh installs and starts the example with docs/deploy.md's
+/// The unit as a real systemd runs it: a container (see [`Container`]) boots systemd as PID 1,
+/// and tests/support/systemd_exercise.sh installs and starts the example with docs/deploy.md's
 /// own commands (every hardening option of the unit applied), sends it an event that its
 /// filter passes to a receiver, reloads it, has a broken config refused and stops it.
 #[test]
 fn the_unit_installs_starts_delivers_reloads_and_stops_under_systemd() {
-    let work = tempfile::tempdir().unwrap();
-    let built = work.path().join("built");
-    let results = work.path().join("results");
-    std::fs::create_dir_all(&built).unwrap();
-    std::fs::create_dir_all(&results).unwrap();
-    std::fs::copy(binary(), built.join("switchyard")).unwrap();
+    let mut host = Container::new(false);
+    let built = host.built();
     for module in modules(&config(&deploy("systemd/switchyard.toml"))) {
         let file_name = Path::new(&module).file_name().unwrap().to_str().unwrap();
         std::fs::copy(example_module(file_name), built.join(file_name)).unwrap();
     }
-    std::fs::copy(
-        repo_root().join("tests/support/systemd_exercise.sh"),
-        built.join("exercise.sh"),
-    )
-    .unwrap();
+    let script = repo_root().join("tests/support/systemd_exercise.sh");
+    std::fs::copy(script, built.join("exercise.sh")).unwrap();
     std::fs::write(built.join("install.sh"), documented_install()).unwrap();
     let exercise = built.join("switchyard-exercise.service");
     std::fs::write(
@@ -452,67 +445,27 @@ fn the_unit_installs_starts_delivers_reloads_and_stops_under_systemd() {
         "[Service]\nType=oneshot\nExecStart=/bin/sh /built/exercise.sh\nExecStopPost=/bin/systemctl poweroff --no-block\n",
     )
     .unwrap();
+    host.bind(&deploy("systemd"), "/deploy", true);
+    host.bind(
+        &exercise,
+        "/run/systemd/system/switchyard-exercise.service",
+        true,
+    );
+    // Boot into the exercise alone. An empty /etc looks like a first boot: no wizard, and no
+    // waiting for a network the container does not have (network-online.target is then
+    // reached at once, as on a host whose network is up).
+    let boot = [
+        "systemd.unit=switchyard-exercise.service",
+        "systemd.firstboot=off",
+        "systemd.mask=systemd-networkd-wait-online.service",
+    ]
+    .map(String::from);
+    let results = host.start(true, &boot).finish();
+    let journal = results.logs();
 
-    let machine = format!("switchyard-test-{}", std::process::id());
-    let bind = |from: &Path, to: &str| format!("{}:{to}", from.display());
-    let out = std::process::Command::new("timeout")
-        .args([
-            "--kill-after=20",
-            "180",
-            "systemd-nspawn",
-            "--quiet",
-            "--directory=/",
-        ])
-        // No machined or host systemd to register with; a fresh tmpfs root over this
-        // machine's /usr; only a loopback network; nothing to read from the terminal.
-        .args([
-            "--register=no",
-            "--keep-unit",
-            "--volatile=yes",
-            "--private-network",
-        ])
-        .args(["--console=pipe", "--tmpfs=/usr/local"])
-        .arg(format!("--machine={machine}"))
-        .arg(format!("--bind={}", bind(&results, "/results")))
-        .arg(format!("--bind-ro={}", bind(&built, "/built")))
-        .arg(format!("--bind-ro={}", bind(&deploy("systemd"), "/deploy")))
-        .arg(format!(
-            "--bind-ro={}",
-            bind(&exercise, "/run/systemd/system/switchyard-exercise.service")
-        ))
-        .arg("--boot")
-        // Boot into the exercise alone. An empty /etc looks like a first boot: no wizard,
-        // and no waiting for a network the container does not have (network-online.target
-        // is then reached at once, as on a host whose network is up).
-        .args([
-            "systemd.unit=switchyard-exercise.service",
-            "systemd.firstboot=off",
-            "systemd.mask=systemd-networkd-wait-online.service",
-        ])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("systemd-nspawn (Debian's systemd-container; tests/setup.sh installs it)");
-    // nspawn leaves its propagation directory when /run is not a tmpfs (as here).
-    let _ = std::fs::remove_dir_all(format!("/run/systemd/nspawn/propagate/{machine}"));
-    let console =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    let result = |step: &str| -> (String, String) {
-        let read_step = |ext| std::fs::read_to_string(results.join(format!("{step}.{ext}")));
-        match (read_step("rc"), read_step("out")) {
-            (Ok(rc), Ok(output)) => (rc.trim().to_owned(), output),
-            _ => panic!("the exercise did not reach {step}; console:\n{console}"),
-        }
-    };
-    let journal = std::fs::read_to_string(results.join("journal")).unwrap_or_default();
-    let ok = |step: &str| {
-        let (rc, output) = result(step);
-        assert_eq!(rc, "0", "{step}:\n{output}\njournal:\n{journal}");
-        output
-    };
-
-    ok("install");
+    results.ok("install");
     // Type=notify: `enable --now` returned after READY=1, with the status the gateway sent.
-    let state = ok("state");
+    let state = results.ok("state");
     assert!(
         state.contains("ActiveState=active") && state.contains("SubState=running"),
         "{state}"
@@ -521,28 +474,28 @@ fn the_unit_installs_starts_delivers_reloads_and_stops_under_systemd() {
         state.contains("StatusText=listening on 127.0.0.1:7700"),
         "{state}"
     );
-    assert_eq!(ok("healthz").trim(), "ok");
-    assert!(ok("status").contains("\"id\":\"app-1\""));
-    ok("send");
-    let received = std::fs::read_to_string(results.join("received")).unwrap_or_default();
+    assert_eq!(results.ok("healthz").trim(), "ok");
+    assert!(results.ok("status").contains("\"id\":\"app-1\""));
+    results.ok("send");
+    let received = results.file("received");
     assert!(
         received.starts_with("/hooks ") && received.contains("\"user_id\":\"7\""),
         "the receiver got {received:?}; journal:\n{journal}"
     );
-    ok("reload");
+    results.ok("reload");
     assert!(journal.contains("reloaded trigger=Signal"), "{journal}");
     // `systemctl reload` of a broken config fails, names the problem, and the gateway
     // keeps serving.
-    let (rc, _) = result("reload_broken");
+    let (rc, _) = results.step("reload_broken");
     assert_ne!(rc, "0", "a broken config reloaded; journal:\n{journal}");
     assert!(
         journal.contains("unknown_setting: unknown field"),
         "{journal}"
     );
-    assert_eq!(ok("still_active").trim(), "active");
-    ok("stop");
+    assert_eq!(results.ok("still_active").trim(), "active");
+    results.ok("stop");
     assert!(journal.contains("drained"), "{journal}");
-    let stopped = ok("stopped");
+    let stopped = results.ok("stopped");
     assert!(
         stopped.contains("Result=success") && stopped.contains("ExecMainStatus=0"),
         "{stopped}"
