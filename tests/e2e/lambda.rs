@@ -342,6 +342,30 @@ fn a_throwing_handler_is_a_failed_delivery_logged_with_the_function_error() {
             .iter()
             .any(|l| l.contains("delivery failed") && l.contains("healthy"))
     );
+    // Counted per webhook: every invocation, and those whose function threw.
+    let lambda = |name: &str, webhook: &str| gateway.metric_sum(name, &[("webhook", webhook)]);
+    let errors = "switchyard_lambda_function_errors_total";
+    let invocations = "switchyard_lambda_invocations_total";
+    let counted = |sample: &str, value| {
+        gateway.wait_for_metric(
+            &format!("{sample}{{app=\"app-1\",webhook=\"{value}\"}}"),
+            1.0,
+        )
+    };
+    counted(invocations, "healthy");
+    counted(errors, "thrower-final");
+    let deadline = std::time::Instant::now() + crate::support::PATIENCE;
+    while lambda(errors, "thrower") < 2.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the thrower's two throws are counted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(lambda(errors, "thrower-final"), 1.0);
+    assert_eq!(lambda(errors, "healthy"), 0.0);
+    assert_eq!(lambda(invocations, "healthy"), 1.0);
+    assert!(lambda(invocations, "thrower") >= lambda(errors, "thrower"));
 }
 
 #[test]
