@@ -165,6 +165,10 @@ fn a_real_prometheus_scrapes_every_stage_and_the_example_alerts_fire() {
         2.0,
     );
     one(r#"switchyard_delivery_events_sum{webhook="private"}"#, 2.0);
+    one(
+        r#"switchyard_delivery_wait_seconds_count{webhook="private"}"#,
+        2.0,
+    );
     one(r#"switchyard_queue_events{webhook="private"}"#, 0.0);
     one(r#"switchyard_circuit_open{webhook="rejecting"}"#, 0.0);
     one(r#"switchyard_reloads_total{outcome="succeeded"}"#, 1.0);

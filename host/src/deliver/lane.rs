@@ -235,7 +235,9 @@ impl Lane {
             match result {
                 Ok(()) => {
                     self.circuit.succeeded();
-                    self.stats.delivered(delivery.event_count);
+                    let waited = now_ms().saturating_sub(delivery.enqueued_ms);
+                    self.stats
+                        .delivered(delivery.event_count, Duration::from_millis(waited));
                     let last = delivery.last_seq();
                     self.queue.delivered(delivery.jobs);
                     return Ended::Done(last);

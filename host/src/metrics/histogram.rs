@@ -12,6 +12,12 @@ pub const SECONDS: &[f64] = &[
     10.0,
 ];
 
+/// Buckets for how long events wait for delivery: 1 ms to a day (retries take hours).
+pub const WAIT_SECONDS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 1800.0, 3600.0, 21600.0,
+    86400.0,
+];
+
 /// Buckets for counts of events (per delivery).
 pub const EVENTS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
 

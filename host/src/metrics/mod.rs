@@ -186,6 +186,8 @@ pub struct WebhookStats {
     attempt_seconds: Histogram,
     /// Events in each successful delivery.
     delivery_events: Histogram,
+    /// From a delivery's oldest event being accepted to its successful delivery.
+    delivery_wait: Histogram,
 }
 
 impl Default for WebhookStats {
@@ -201,6 +203,7 @@ impl Default for WebhookStats {
             lambda_function_errors: AtomicU64::default(),
             attempt_seconds: Histogram::new(histogram::SECONDS),
             delivery_events: Histogram::new(histogram::EVENTS),
+            delivery_wait: Histogram::new(histogram::WAIT_SECONDS),
         }
     }
 }
@@ -211,11 +214,12 @@ impl WebhookStats {
         self.attempt_seconds.observe_duration(elapsed);
     }
 
-    /// A delivery of `events` succeeded.
-    pub fn delivered(&self, events: u32) {
+    /// A delivery of `events` succeeded, `waited` after its oldest event was accepted.
+    pub fn delivered(&self, events: u32, waited: std::time::Duration) {
         inc(&self.deliveries_succeeded);
         add(&self.events_delivered, u64::from(events));
         self.delivery_events.observe(f64::from(events));
+        self.delivery_wait.observe_duration(waited);
     }
 
     /// An attempt failed.

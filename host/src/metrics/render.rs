@@ -320,6 +320,11 @@ fn write_deliveries(out: &mut Exposition, webhooks: &[WebhookStatus]) {
             "Events per successful delivery.",
             |s| &s.delivery_events,
         ),
+        (
+            "switchyard_delivery_wait_seconds",
+            "From a delivery's oldest event being accepted to its successful delivery (retries included).",
+            |s| &s.delivery_wait,
+        ),
     ] {
         out.family(name, "histogram", help);
         for w in webhooks {
