@@ -38,6 +38,10 @@ struct Handoff {
     complete: bool,
     /// The sequence number of the last job written to the lane.
     last_written: u64,
+    /// The sequence number of the last job the worker has taken, from the store or from here.
+    /// The writer reports a commit after the store has it, so a worker reading the store can
+    /// take a job before it is reported: a report of one taken already is ignored.
+    taken: u64,
 }
 
 impl Handoff {
@@ -58,7 +62,7 @@ impl LaneState {
     pub fn written(&self, job: StoredJob) {
         let mut handoff = self.handoff();
         handoff.last_written = handoff.last_written.max(job.key.seq);
-        if !handoff.complete {
+        if !handoff.complete || job.key.seq <= handoff.taken {
             return;
         }
         if handoff.jobs.len() >= MAX_JOBS || handoff.bytes + job.size > MAX_BYTES {
@@ -94,6 +98,7 @@ impl LaneState {
             bytes += len;
             let job = handoff.jobs.pop_front().expect("front exists");
             handoff.bytes -= job.size;
+            handoff.taken = job.key.seq;
             out.push(job);
             if events >= caps.max_events {
                 break;
@@ -106,6 +111,7 @@ impl LaneState {
     /// from now on the hand-off holds every job, unless one was written since.
     pub fn read_to_end(&self, last_seen: u64) {
         let mut handoff = self.handoff();
+        handoff.taken = handoff.taken.max(last_seen);
         if handoff.last_written <= last_seen {
             handoff.jobs.clear();
             handoff.bytes = 0;
@@ -164,6 +170,23 @@ mod tests {
         lane.written(job(3));
         assert_eq!(lane.take(up_to(1)).map(|j| seqs(&j)), Some(vec![2]));
         assert_eq!(lane.take(up_to(10)).map(|j| seqs(&j)), Some(vec![3]));
+    }
+
+    #[test]
+    fn a_job_the_worker_read_from_the_store_before_its_commit_was_reported_is_not_held_again() {
+        let lane = LaneState::default();
+        lane.written(job(4));
+        // The store already has 5 and 6 when the worker reads it; the writer has not yet
+        // reported them.
+        lane.read_to_end(6);
+        lane.written(job(5));
+        lane.written(job(6));
+        lane.written(job(7));
+        assert_eq!(
+            lane.take(up_to(10)).map(|j| seqs(&j)),
+            Some(vec![7]),
+            "5 and 6 were taken from the store: held again, they would be delivered twice"
+        );
     }
 
     #[test]
