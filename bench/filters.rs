@@ -75,6 +75,7 @@ fn main() {
             module: guests::wasm(example),
             params,
             on_error: OnError::Drop,
+            memory_limit_bytes: None,
         };
         executor.block_on(runtime.load(&spec)).unwrap()
     };

@@ -28,6 +28,10 @@ pub(crate) struct Pool {
     module: Arc<Module>,
     filter: Arc<str>,
     params: String,
+    /// Each instance's memory cap, in bytes.
+    memory_limit: usize,
+    /// The most linear memory an instance of this pool has had.
+    memory_peak: AtomicUsize,
     /// One permit per instance that may exist: a call holds one for its whole lease, so a
     /// call holding a permit and finding no idle instance may always create one.
     permits: Semaphore,
@@ -44,10 +48,13 @@ impl Pool {
         module: Arc<Module>,
         filter: &str,
         params: String,
+        memory_limit: usize,
     ) -> Result<Self, FilterError> {
         let filter: Arc<str> = filter.into();
-        let first = Sandbox::start(&shared, &module, &filter, &params).await?;
+        let first = Sandbox::start(&shared, &module, &filter, &params, memory_limit).await?;
         Ok(Self {
+            memory_peak: AtomicUsize::new(first.memory_bytes()),
+            memory_limit,
             permits: Semaphore::new(shared.settings.instances_per_filter.max(1)),
             shared,
             module,
@@ -66,6 +73,16 @@ impl Pool {
     /// Instances in existence now: idle, lent out, or being created.
     pub(crate) fn instances(&self) -> usize {
         self.live.load(Ordering::Relaxed)
+    }
+
+    /// The most linear memory one instance has had (as of its last completed call).
+    pub(crate) fn memory_peak(&self) -> usize {
+        self.memory_peak.load(Ordering::Relaxed)
+    }
+
+    /// Each instance's memory cap.
+    pub(crate) fn memory_limit(&self) -> usize {
+        self.memory_limit
     }
 
     /// Calls that failed (trap, timeout, memory, bad output) since the pool was created.
@@ -115,8 +132,14 @@ impl Pool {
                 // Counted before it exists, so `instances` never undercounts; a failure
                 // takes it back.
                 self.live.fetch_add(1, Ordering::Relaxed);
-                let started =
-                    Sandbox::start(&self.shared, &self.module, &self.filter, &self.params).await;
+                let started = Sandbox::start(
+                    &self.shared,
+                    &self.module,
+                    &self.filter,
+                    &self.params,
+                    self.memory_limit,
+                )
+                .await;
                 started.inspect_err(|_| {
                     self.live.fetch_sub(1, Ordering::Relaxed);
                 })?
@@ -158,6 +181,7 @@ impl Drop for Lease<'_> {
         let sandbox = self.sandbox.take();
         match sandbox {
             Some(sandbox) if self.reusable => {
+                (self.pool.memory_peak).fetch_max(sandbox.memory_bytes(), Ordering::Relaxed);
                 let mut idle = self
                     .pool
                     .idle
