@@ -420,7 +420,7 @@ fn filter_new_js_scaffolds_a_project_that_builds_and_filters() {
 }
 
 #[test]
-fn filter_new_ts_scaffolds_a_project_that_builds_and_filters() {
+fn filter_new_js_scaffolds_a_typescript_project_that_builds_and_filters() {
     scaffold_js_builds_and_filters("ts");
 }
 

@@ -72,7 +72,7 @@ fn report_filters(plans: &[AppPlan]) {
         let module = match filter.origin() {
             ModuleOrigin::Compiled => format!("compiled in {}", seconds(times.module)),
             ModuleOrigin::DiskCache => format!("read from the cache in {}", seconds(times.module)),
-            ModuleOrigin::Memory => "compiled already".to_owned(),
+            ModuleOrigin::Memory => "compiled already (another filter uses the module)".to_owned(),
         };
         println!(
             "  filter `{}`: {module}; started in {}; instance memory {:.1} of {} MiB ({})",
