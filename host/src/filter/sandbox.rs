@@ -285,3 +285,24 @@ impl FilterImports for State {
         Ok(String::from_utf8(json)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_cap_counts_every_memory_of_the_instance() {
+        let mut cap = MemoryCap {
+            limit: 10 << 20,
+            used: 0,
+        };
+        // Two memories created at their initial sizes, then one grows.
+        assert!(cap.memory_growing(0, 6 << 20, None).unwrap());
+        assert!(cap.memory_growing(0, 1 << 20, None).unwrap());
+        assert!(cap.memory_growing(6 << 20, 9 << 20, None).unwrap());
+        assert_eq!(cap.used, 10 << 20, "exactly at the cap");
+        let refused = cap.memory_growing(1 << 20, 2 << 20, None).unwrap_err();
+        assert!(refused.downcast_ref::<MemoryExceeded>().is_some());
+        assert_eq!(cap.used, 10 << 20, "a refused growth is not counted");
+    }
+}
