@@ -250,3 +250,28 @@ async fn a_js_init_that_throws_refuses_the_filter_with_its_message() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_js_instance_growing_toward_its_cap_is_replaced_before_it_fails_a_batch() {
+    // componentize-js keeps a few hundred bytes per call: at 16 MiB (9 MiB of it taken at
+    // start), an instance never replaced would hit the cap within about 18,000 calls.
+    let spec = FilterSpec {
+        memory_limit_bytes: Some(16 << 20),
+        ..js_spec("channel-router-js", json!({"routes": []}))
+    };
+    let router = runtime().load(&spec).await.unwrap();
+    let ctx = ctx("app", "w");
+    let mut batch = vec![event(json!({
+        "name": "client_event", "channel": "private-chat-1", "event": "client-message",
+        "socket_id": "123456.7890123", "user_id": "user-1", "data": "x".repeat(300),
+    }))];
+    for _ in 0..30_000 {
+        let (events, verdicts) = router.decide(&ctx, batch).await;
+        assert_eq!(verdicts.unwrap(), [Verdict::Keep]);
+        batch = events;
+    }
+    assert_eq!(router.failures(), 0);
+    // It did grow past 3/4 of the cap, and was retired there rather than failing at it.
+    let peak = router.memory_peak();
+    assert!(peak > 12 << 20 && peak < 16 << 20, "{peak}");
+}
