@@ -6,21 +6,24 @@
 //! the call machinery alone). Each figure is the median of several rounds; ratios are to the
 //! native baseline of the same run, so they mean the same on any machine.
 
+#[path = "filter_calls.rs"]
+mod filter_calls;
+// Shared with the tests; each user takes part of it.
+#[allow(dead_code)]
 #[path = "../host/tests/guests/mod.rs"]
 mod guests;
 #[path = "../guest-filters/examples/channel-router/src/routes.rs"]
 mod routes;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use filter_calls::{ROUNDS, measure, sample_events};
 use serde_json::json;
-use switchyard::event::Event;
 use switchyard::filter::{
     FilterContext, FilterRuntime, FilterSettings, FilterSpec, OnError, Verdict,
 };
 
-const ROUNDS: usize = 7;
 /// Events per round, whatever the batch size.
 const EVENTS_PER_ROUND: usize = 200_000;
 
@@ -40,7 +43,7 @@ fn main() {
     // The component's `init` is `Routes::check`: the native side starts the same way.
     let table: routes::Routes = serde_json::from_value(params.clone()).unwrap();
     let mut native_routes = table.check().unwrap();
-    let native = measure(20, || {
+    let native = measure(20, EVENTS_PER_ROUND, || {
         let verdicts: Vec<Verdict> = events
             .iter()
             .map(|e| {
@@ -75,6 +78,7 @@ fn main() {
             module: guests::wasm(example),
             params,
             on_error: OnError::Drop,
+            memory_limit_bytes: None,
         };
         executor.block_on(runtime.load(&spec)).unwrap()
     };
@@ -82,7 +86,7 @@ fn main() {
     let noop = load("filter-noop", json!({}));
     let wasm = |filter: &switchyard::filter::LoadedFilter, batch: usize| {
         let mut batch_events = sample_events(batch);
-        measure(batch, || {
+        measure(batch, EVENTS_PER_ROUND, || {
             let call = filter.decide(&ctx, std::mem::take(&mut batch_events));
             let (events, verdicts) = executor.block_on(call);
             batch_events = events;
@@ -126,58 +130,4 @@ fn main() {
 
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "NOT met" }
-}
-
-/// Nanoseconds per event and per call of `call`, which handles `batch` events.
-#[derive(Debug, Clone, Copy)]
-struct Cost {
-    per_event: f64,
-    per_call: f64,
-}
-
-fn measure(batch: usize, mut call: impl FnMut()) -> Cost {
-    let calls = EVENTS_PER_ROUND / batch;
-    for _ in 0..calls / 10 {
-        call();
-    }
-    let mut rounds: Vec<f64> = (0..ROUNDS)
-        .map(|_| {
-            let started = Instant::now();
-            for _ in 0..calls {
-                call();
-            }
-            started.elapsed().as_secs_f64() * 1e9 / calls as f64
-        })
-        .collect();
-    rounds.sort_by(f64::total_cmp);
-    let per_call = rounds[ROUNDS / 2];
-    Cost {
-        per_event: per_call / batch as f64,
-        per_call,
-    }
-}
-
-/// Client events spread over channels that each webhook of the routes does and does not get.
-fn sample_events(count: usize) -> Vec<Event> {
-    let channels = [
-        "private-chat-1",
-        "presence-room-7",
-        "private-billing-3",
-        "public-news",
-    ];
-    let data = json!({"text": "x".repeat(240), "sent_at": 1_700_000_000_000u64}).to_string();
-    (0..count)
-        .map(|i| {
-            let event = json!({
-                "name": "client_event",
-                "channel": channels[i % channels.len()],
-                "event": "client-message",
-                "data": data,
-                "socket_id": "123456.7890123",
-                "user_id": format!("user-{i}"),
-            });
-            let value = switchyard::json::parse(event.to_string().as_bytes()).unwrap();
-            Event::from_value(value).unwrap()
-        })
-        .collect()
 }

@@ -49,7 +49,14 @@ fn main() {
         &[],
     ));
 
-    let report = reload_soak(&gateway, &sink, &module, &versions, SOAK_RELOADS);
+    let report = reload_soak(
+        &gateway,
+        &sink,
+        &module,
+        &versions,
+        SOAK_RELOADS,
+        support::PATIENCE,
+    );
     let (p50, p99) = percentiles(report.swap_latencies.clone());
     let (base50, base99) = percentiles(baseline);
     println!("reload soak: {SOAK_RELOADS} module swaps under steady load");

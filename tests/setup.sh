@@ -33,6 +33,14 @@ if ! cmp -s tests/node/package-lock.json tests/node/node_modules/.installed-lock
   cp tests/node/package-lock.json tests/node/node_modules/.installed-lock.json
 fi
 
+# JavaScript filters: the SDK's tools (componentize-js, jco, esbuild, TypeScript) and the JS
+# examples, one npm workspace in guest-filters/ (tests build the examples and scaffolds with it;
+# scaffolds install from npm's cache it fills). Same rule: `npm ci` only when the lock changed.
+if ! cmp -s guest-filters/package-lock.json guest-filters/node_modules/.installed-lock.json; then
+  (cd guest-filters && npm ci --no-audit --no-fund --loglevel=error)
+  cp guest-filters/package-lock.json guest-filters/node_modules/.installed-lock.json
+fi
+
 # soketi 1.6.1 and pusher-js (tests/e2e/soketi) come with the npm peers; soketi's native
 # uWebSockets.js is the build the `overrides` entry names. Say so here if it cannot load.
 (cd tests/node && node -e 'require("uWebSockets.js"); require("pusher-js")') ||

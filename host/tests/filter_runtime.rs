@@ -1,6 +1,7 @@
 //! The filter runtime with real components: the example filters decide, chains apply
 //! verdicts and `on_error`, hostile modules are contained, and the disk cache is used.
 
+#[allow(dead_code)]
 mod guests;
 
 use std::path::Path;
@@ -33,6 +34,7 @@ fn spec(name: &str, example: &str, params: Value) -> FilterSpec {
         module: guests::wasm(example),
         params,
         on_error: OnError::default(),
+        memory_limit_bytes: None,
     }
 }
 

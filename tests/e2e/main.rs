@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `switchyard` binary with real peers (HTTP sinks in Node.js,
-//! Pusher's SDKs, the Lambda emulator, soketi) and WASM filters built from the examples.
+//! Pusher's SDKs, the Lambda emulator, soketi) and WASM filters built from the examples (Rust,
+//! and JavaScript with componentize-js).
 
 mod cli;
 mod delivery;
@@ -11,6 +12,7 @@ mod filters;
 mod guests;
 mod import;
 mod ingest;
+mod js_filters;
 mod lambda;
 mod operate;
 mod queue;

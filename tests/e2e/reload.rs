@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::support::{
-    Gateway, KEY, SECRET, Sink, batch, file_hash, module_hash, one_app_config, post_signed,
-    reload_soak, replace_file, stamp_module, with_free_admin_port, write_atomically,
+    Gateway, KEY, PATIENCE, SECRET, Sink, batch, file_hash, module_hash, one_app_config,
+    post_signed, reload_soak, replace_file, stamp_module, with_free_admin_port, write_atomically,
 };
 
 /// One app with one webhook to `url`; the admin listener on a free port (the tests read the
@@ -295,7 +295,7 @@ fn reloads_under_load_lose_nothing_and_never_decide_with_a_stale_version() {
         dir,
         &[],
     ));
-    let report = reload_soak(&gateway, &sink, &module, &versions, 10);
+    let report = reload_soak(&gateway, &sink, &module, &versions, 10, PATIENCE);
     assert_eq!(
         report.delivered, report.sent,
         "every event delivered: {report:?}"

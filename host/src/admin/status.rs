@@ -35,10 +35,13 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
                                 "name": f.name(),
                                 "module_hash": f.module_hash().to_string(),
                                 "loaded_at_ms": ms(f.loaded_at()),
-                                "load_ms": f.load_duration().as_secs_f64() * 1000.0,
+                                "load_ms": f.load_times().total.as_secs_f64() * 1000.0,
+                                "module_ms": f.load_times().module.as_secs_f64() * 1000.0,
                                 "origin": format!("{:?}", f.origin()),
                                 "failures": f.failures(),
                                 "instances": f.instances(),
+                                "memory_bytes": f.memory_peak(),
+                                "memory_limit_bytes": f.memory_limit(),
                             })
                         })
                         .collect();
@@ -75,7 +78,7 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
         })),
         "apps": apps,
         "reload": {
-            "last": gateway.last_reload().await,
+            "last": gateway.last_reload(),
             "succeeded": metrics.reloads_succeeded.load(Ordering::Relaxed),
             "failed": metrics.reloads_failed.load(Ordering::Relaxed),
         },

@@ -15,7 +15,7 @@ use super::delivery::{
 use super::reader::{Fields, Finding, Findings};
 use super::webhook::{read_filter_refs, read_webhook};
 use super::{AdminSettings, App, Config, ConfigSource, LogFormat, Secret, ServerSettings, Webhook};
-use crate::filter::FilterSettings;
+use crate::filter::{FilterSettings, MAX_MEMORY_LIMIT_BYTES};
 
 /// soketi's own app settings, in every spelling its `App` class reads (its JSON file's
 /// camelCase, its environment's PascalCase, snake_case elsewhere). They concern its websocket
@@ -189,6 +189,13 @@ fn read_config(findings: &Findings, tree: &Value, base_dir: &Path) -> Option<Con
     let delivery = read_delivery(root.opt_object("delivery"));
     let filters = read_filter_settings(root.opt_object("filters"), base_dir);
     let queue = read_queue(root.opt_object("queue"), base_dir);
+    // Compiled modules are kept by default: a JS filter takes seconds to compile.
+    let filters = filters.map(|mut filters| {
+        if let (None, Some(queue)) = (&filters.cache_dir, &queue) {
+            filters.cache_dir = Some(queue.dir.join(FILTER_CACHE_DIR));
+        }
+        filters
+    });
     let log_format = read_log(root.opt_object("log"));
     // With broken defaults, still read the apps (against the built-in defaults) so their
     // problems are reported too.
@@ -299,6 +306,13 @@ fn non_empty_opt<'v>(f: &mut Fields<'_, 'v>, key: &'static str) -> Option<&'v st
     Some(value)
 }
 
+/// Where compiled filter modules are kept when `[filters] cache_dir` is not set: in the
+/// queue's data directory (the store ignores what it does not know there).
+const FILTER_CACHE_DIR: &str = "filter-cache";
+
+/// The largest `memory_limit_mib`, for a filter or all of them.
+pub(super) const MAX_MEMORY_LIMIT_MIB: u64 = (MAX_MEMORY_LIMIT_BYTES >> 20) as u64;
+
 fn read_filter_settings(fields: Option<Fields>, base_dir: &Path) -> Option<FilterSettings> {
     let mut settings = FilterSettings::default();
     let Some(mut f) = fields else {
@@ -307,7 +321,7 @@ fn read_filter_settings(fields: Option<Fields>, base_dir: &Path) -> Option<Filte
     if let Some(ms) = f.opt_int("call_timeout_ms", 1..=60_000) {
         settings.call_timeout = Duration::from_millis(ms);
     }
-    if let Some(mib) = f.opt_int("memory_limit_mib", 1..=4096) {
+    if let Some(mib) = f.opt_int("memory_limit_mib", 1..=MAX_MEMORY_LIMIT_MIB) {
         settings.memory_limit_bytes = (mib as usize) << 20;
     }
     if let Some(n) = f.opt_int("instances_per_filter", 1..=256) {

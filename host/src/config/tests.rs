@@ -537,3 +537,37 @@ fn a_toml_syntax_error_says_where_without_showing_the_line() {
     assert!(error.contains("(line 4, column 31)"), "{error}");
     assert!(!error.contains("hunter2"), "the line shows: {error}");
 }
+
+#[test]
+fn a_filter_may_set_its_own_memory_cap_and_compiled_modules_are_cached_by_default() {
+    let webhook = |cap: Value| {
+        json!({ "url": "http://h/x", "event_types": ["client_event"], "filters": [
+            { "module": "js.wasm", "memory_limit_mib": cap }, { "module": "rust.wasm" }
+        ]})
+    };
+    let (config, _) = validate(&app_with(webhook(json!(96))), Path::new("/etc/sy")).unwrap();
+    let filters = &config.apps[0].webhooks[0].filters;
+    assert_eq!(filters[0].memory_limit_bytes, Some(96 << 20));
+    assert_eq!(filters[1].memory_limit_bytes, None, "the runtime's");
+    for bad in [0, 4097] {
+        assert_one_problem(
+            app_with(webhook(json!(bad))),
+            "apps[0].webhooks[0].filters[0].memory_limit_mib: expected an integer from 1 to 4096",
+        );
+    }
+
+    // In the queue's data directory, unless `cache_dir` says where.
+    let cache_dir = |extra: Value| {
+        let mut tree = app_with(webhook(json!(64)));
+        tree.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (config, _) = validate(&tree, Path::new("/etc/sy")).unwrap();
+        config.filters.cache_dir.unwrap()
+    };
+    assert_eq!(cache_dir(json!({})), Path::new("/etc/sy/data/filter-cache"));
+    let queue = json!({ "queue": { "dir": "/var/lib/sy" } });
+    assert_eq!(cache_dir(queue), Path::new("/var/lib/sy/filter-cache"));
+    let own = json!({ "filters": { "cache_dir": "cache" } });
+    assert_eq!(cache_dir(own), Path::new("/etc/sy/cache"));
+}

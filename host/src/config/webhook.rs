@@ -8,7 +8,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::delivery::{MAX_LANES, WebhookDefaults, read_retry};
-use super::load::non_empty;
+use super::load::{MAX_MEMORY_LIMIT_MIB, non_empty};
 use super::reader::{Fields, Findings, nearest};
 use super::{
     ChannelFilter, EventType, EventTypeSet, LambdaTarget, Secret, Signing, StaticCredentials,
@@ -303,6 +303,9 @@ fn read_filter_ref(mut f: Fields, base_dir: &Path) -> Option<FilterSpec> {
         .raw("params")
         .cloned()
         .unwrap_or(Value::Object(Default::default()));
+    let memory_limit_bytes = f
+        .opt_int("memory_limit_mib", 1..=MAX_MEMORY_LIMIT_MIB)
+        .map(|mib| (mib as usize) << 20);
     let on_error = match f.opt_string("on_error") {
         None => Some(OnError::default()),
         Some("drop") => Some(OnError::Drop),
@@ -330,5 +333,6 @@ fn read_filter_ref(mut f: Fields, base_dir: &Path) -> Option<FilterSpec> {
         module,
         params,
         on_error: on_error?,
+        memory_limit_bytes,
     })
 }

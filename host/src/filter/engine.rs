@@ -7,6 +7,7 @@ use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::FilterError;
+use super::spec::MAX_MEMORY_LIMIT_BYTES;
 
 /// Component instances the pool holds at once, over all filters of a runtime. One Rust
 /// filter instance takes one linear memory and a few core instances; each memory slot
@@ -14,7 +15,10 @@ use super::FilterError;
 const MAX_INSTANCES: u32 = 256;
 
 /// Builds the engine: components, epoch interruption, and the pooling allocator.
-pub(crate) fn build_engine(memory_limit_bytes: usize) -> Result<Engine, FilterError> {
+///
+/// The pool lets a memory grow to the largest cap a filter may have; each instance's own cap
+/// (the runtime's, or its filter's `memory_limit_mib`) is enforced by its store's limiter.
+pub(crate) fn build_engine() -> Result<Engine, FilterError> {
     let mut pool = PoolingAllocationConfig::new();
     // A call runs on a stack of its own (calls are async): at most one per instance.
     pool.total_component_instances(MAX_INSTANCES)
@@ -22,7 +26,7 @@ pub(crate) fn build_engine(memory_limit_bytes: usize) -> Result<Engine, FilterEr
         .total_core_instances(MAX_INSTANCES * 4)
         .total_memories(MAX_INSTANCES)
         .total_tables(MAX_INSTANCES * 4)
-        .max_memory_size(memory_limit_bytes);
+        .max_memory_size(MAX_MEMORY_LIMIT_BYTES);
     let mut config = Config::new();
     config
         .wasm_component_model(true)
@@ -87,7 +91,7 @@ mod tests {
 
     #[test]
     fn a_call_may_run_its_whole_timeout_and_at_most_two_ticks_more() {
-        let engine = build_engine(1 << 20).unwrap();
+        let engine = build_engine().unwrap();
         for call_timeout in [
             Duration::from_micros(300),
             Duration::from_millis(10),

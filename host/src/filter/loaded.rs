@@ -21,6 +21,15 @@ pub enum Verdict {
     Replace(Event),
 }
 
+/// How long loading a filter took.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadTimes {
+    /// Reading and compiling its module (or taking it from memory or the disk cache).
+    pub module: Duration,
+    /// All of it: the module, then its first instance and `init`.
+    pub total: Duration,
+}
+
 /// One loaded filter of a chain.
 pub struct LoadedFilter {
     name: String,
@@ -30,7 +39,7 @@ pub struct LoadedFilter {
     pool: Arc<Pool>,
     origin: ModuleOrigin,
     loaded_at: SystemTime,
-    load_duration: Duration,
+    load_times: LoadTimes,
 }
 
 impl LoadedFilter {
@@ -39,7 +48,7 @@ impl LoadedFilter {
         pool: Arc<Pool>,
         origin: ModuleOrigin,
         loaded_at: SystemTime,
-        load_duration: Duration,
+        load_times: LoadTimes,
     ) -> Self {
         Self {
             name: spec.name.clone(),
@@ -48,7 +57,7 @@ impl LoadedFilter {
             pool,
             origin,
             loaded_at,
-            load_duration,
+            load_times,
         }
     }
 
@@ -82,14 +91,26 @@ impl LoadedFilter {
         self.loaded_at
     }
 
-    /// How long loading took (read, compile or cache, instantiate, `init`).
-    pub fn load_duration(&self) -> Duration {
-        self.load_duration
+    /// How long loading took: the module (read, compile or cache), and all of it (with the
+    /// first instance and its `init`).
+    pub fn load_times(&self) -> LoadTimes {
+        self.load_times
     }
 
     /// Instances of it now (at most `instances_per_filter`).
     pub fn instances(&self) -> usize {
         self.pool.instances()
+    }
+
+    /// The most linear memory one of its instances has had, in bytes: what its
+    /// `memory_limit_mib` must leave room for.
+    pub fn memory_peak(&self) -> usize {
+        self.pool.memory_peak()
+    }
+
+    /// The memory cap of each of its instances, in bytes.
+    pub fn memory_limit(&self) -> usize {
+        self.pool.memory_limit()
     }
 
     /// Calls that failed (trap, timeout, memory, bad output), over every load of this filter

@@ -35,8 +35,8 @@ mod spec;
 
 pub use chain::{ChainOutcome, FilterChain, apply_verdicts};
 pub use error::FilterError;
-pub use loaded::{LoadedFilter, Verdict};
+pub use loaded::{LoadTimes, LoadedFilter, Verdict};
 pub use runtime::{FilterRuntime, ModuleHash, ModuleOrigin};
-pub use spec::{FilterContext, FilterSettings, FilterSpec, OnError};
+pub use spec::{FilterContext, FilterSettings, FilterSpec, MAX_MEMORY_LIMIT_BYTES, OnError};
 
 use runtime::Shared;

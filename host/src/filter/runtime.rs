@@ -13,7 +13,7 @@ use super::bindings::{self, FilterPre};
 use super::cache::DiskCache;
 use super::engine::{EpochTicker, build_engine};
 use super::error::describe;
-use super::loaded::LoadedFilter;
+use super::loaded::{LoadTimes, LoadedFilter};
 use super::pool::{Module, Pool};
 use super::sandbox::State;
 use super::{FilterError, FilterSettings, FilterSpec};
@@ -63,9 +63,9 @@ pub(crate) struct Shared {
 
 /// Loads filters. Cheap to clone; clones share compiled modules and instance pools.
 ///
-/// Modules are kept by content hash and pools by (filter name, module, params) for as long as
-/// a loaded filter uses them, so loading an unchanged config again (a reload) reuses both:
-/// no compile, no new instances, and stateful filters keep their state.
+/// Modules are kept by content hash and pools by (filter name, module, params, memory cap)
+/// for as long as a loaded filter uses them, so loading an unchanged config again (a reload)
+/// reuses both: no compile, no new instances, and stateful filters keep their state.
 #[derive(Clone)]
 pub struct FilterRuntime {
     inner: Arc<Inner>,
@@ -84,12 +84,13 @@ struct PoolKey {
     filter: String,
     module: ModuleHash,
     params: String,
+    memory_limit: usize,
 }
 
 impl FilterRuntime {
     /// Builds the engine, starts its epoch ticker and opens the disk cache, if any.
     pub fn new(settings: FilterSettings) -> Result<Self, FilterError> {
-        let engine = build_engine(settings.memory_limit_bytes)?;
+        let engine = build_engine()?;
         let ticker = EpochTicker::start(&engine, settings.call_timeout)?;
         let cache = match &settings.cache_dir {
             Some(dir) => Some(DiskCache::open(dir, &engine)?),
@@ -132,8 +133,18 @@ impl FilterRuntime {
         let (module, origin) = tokio::task::spawn_blocking(move || runtime.module(&read_spec))
             .await
             .map_err(|e| FilterError::Engine(format!("loading a module failed: {e}")))??;
+        let module_duration = started.elapsed();
         let pool = self.pool(spec, module).await?;
-        let loaded = LoadedFilter::new(spec, pool, origin, SystemTime::now(), started.elapsed());
+        let loaded = LoadedFilter::new(
+            spec,
+            pool,
+            origin,
+            SystemTime::now(),
+            LoadTimes {
+                module: module_duration,
+                total: started.elapsed(),
+            },
+        );
         Ok(Arc::new(loaded))
     }
 
@@ -216,6 +227,8 @@ impl FilterRuntime {
             filter: spec.name.clone(),
             module: module.hash,
             params: spec.params.to_string(),
+            memory_limit: (spec.memory_limit_bytes)
+                .unwrap_or(self.inner.shared.settings.memory_limit_bytes),
         };
         // Held while the first instance starts: two loads of one new filter start one pool.
         let mut pools = self.inner.pools.lock().await;
@@ -227,6 +240,7 @@ impl FilterRuntime {
             module,
             &spec.name,
             key.params.clone(),
+            key.memory_limit,
         );
         let pool = Arc::new(pool.await?);
         pools.retain(|_, pool| pool.strong_count() > 0);

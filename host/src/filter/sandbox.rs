@@ -35,12 +35,14 @@ pub(crate) struct Sandbox {
 }
 
 impl Sandbox {
-    /// Instantiates `module` and runs its `init` with `params` (JSON text).
+    /// Instantiates `module` and runs its `init` with `params` (JSON text); its linear
+    /// memory may grow to `memory_limit` bytes in all.
     pub(crate) async fn start(
         shared: &Shared,
         module: &Module,
         filter: &Arc<str>,
         params: &str,
+        memory_limit: usize,
     ) -> Result<Self, FilterError> {
         let stderr = GuestOutput::new(filter.clone(), Stream::Stderr);
         let wasi = WasiCtxBuilder::new()
@@ -54,7 +56,10 @@ impl Sandbox {
             filter: filter.clone(),
             wasi,
             table: ResourceTable::new(),
-            memory: MemoryCap(shared.settings.memory_limit_bytes),
+            memory: MemoryCap {
+                limit: memory_limit,
+                used: 0,
+            },
             stderr,
             batch: Vec::new(),
             ticks_left: 0,
@@ -111,6 +116,11 @@ impl Sandbox {
             .await;
         let events = std::mem::take(&mut self.store.data_mut().batch);
         (events, result.map_err(|e| self.failure(&e, shared)))
+    }
+
+    /// The linear memory this instance has grown to, over all its memories.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.store.data().memory.used
     }
 
     fn failure(&self, error: &wasmtime::Error, shared: &Shared) -> FilterError {
@@ -177,7 +187,7 @@ fn failure(
         },
         Kind::Memory => FilterError::MemoryLimit {
             filter,
-            limit_bytes: shared.settings.memory_limit_bytes,
+            limit_bytes: store.data().memory.limit,
         },
         Kind::Trap => {
             // The trap itself ("wasm `unreachable` instruction executed") says little; what
@@ -196,8 +206,14 @@ fn failure(
 }
 
 /// Refuses memory growth past the cap with an error (a trap), so the failure is reported as
-/// what it is rather than as whatever the guest does when an allocation fails.
-struct MemoryCap(usize);
+/// what it is rather than as whatever the guest does when an allocation fails. The cap is on
+/// the instance's linear memories together (a JS component has the engine's and the WASI
+/// adapter's); memories are created through here too, at their initial size.
+struct MemoryCap {
+    limit: usize,
+    /// Bytes of linear memory the instance has (memories never shrink).
+    used: usize,
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("memory limit of {0} bytes exceeded")]
@@ -206,13 +222,15 @@ struct MemoryExceeded(usize);
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.0 {
-            return Err(MemoryExceeded(self.0).into());
+        let used = self.used.saturating_add(desired.saturating_sub(current));
+        if used > self.limit {
+            return Err(MemoryExceeded(self.limit).into());
         }
+        self.used = used;
         Ok(true)
     }
 
@@ -265,5 +283,26 @@ impl FilterImports for State {
         self.event(index)?.write_json(&mut json);
         // `write_json` escapes what is not valid Unicode, so its output is UTF-8.
         Ok(String::from_utf8(json)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_cap_counts_every_memory_of_the_instance() {
+        let mut cap = MemoryCap {
+            limit: 10 << 20,
+            used: 0,
+        };
+        // Two memories created at their initial sizes, then one grows.
+        assert!(cap.memory_growing(0, 6 << 20, None).unwrap());
+        assert!(cap.memory_growing(0, 1 << 20, None).unwrap());
+        assert!(cap.memory_growing(6 << 20, 9 << 20, None).unwrap());
+        assert_eq!(cap.used, 10 << 20, "exactly at the cap");
+        let refused = cap.memory_growing(1 << 20, 2 << 20, None).unwrap_err();
+        assert!(refused.downcast_ref::<MemoryExceeded>().is_some());
+        assert_eq!(cap.used, 10 << 20, "a refused growth is not counted");
     }
 }

@@ -3,12 +3,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The largest memory cap an instance may be given (`memory_limit_mib` up to 4096).
+pub const MAX_MEMORY_LIMIT_BYTES: usize = 4 << 30;
+
 /// Limits and places shared by every filter of a [`super::FilterRuntime`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilterSettings {
     /// How long one `decide` (or `init`) call may run before it is interrupted.
     pub call_timeout: Duration,
-    /// The most linear memory one instance may grow to.
+    /// The most linear memory one instance may grow to, unless its filter says otherwise.
     pub memory_limit_bytes: usize,
     /// Instances kept per filter; concurrent calls beyond this wait for one to be free.
     pub instances_per_filter: usize,
@@ -49,6 +52,8 @@ pub struct FilterSpec {
     /// Passed to the filter's `init` as JSON text.
     pub params: serde_json::Value,
     pub on_error: OnError,
+    /// This filter's memory cap per instance; `None` takes the runtime's.
+    pub memory_limit_bytes: Option<usize>,
 }
 
 /// The app and webhook a batch is filtered for; filters see it with every call.

@@ -70,6 +70,9 @@ pub struct Gateway {
     /// The config at start: settings bound then (listen addresses, body limit, admin token).
     started_with: Config,
     reload_state: Mutex<reload::ReloadState>,
+    /// The outcome of the last reload: apart from the reload lock, which a reload holds while
+    /// it compiles (seconds for a JavaScript filter), so `/status` never waits for one.
+    last_reload: std::sync::Mutex<Option<ReloadOutcome>>,
     /// Files the current config depends on; the watcher follows this list.
     watched: watch::Sender<Vec<PathBuf>>,
 }
@@ -100,6 +103,7 @@ impl Gateway {
             config_path: loaded.source.path.clone(),
             started_with: loaded.config.clone(),
             reload_state: Mutex::default(),
+            last_reload: std::sync::Mutex::default(),
             watched: watch::Sender::new(Vec::new()),
         });
         gateway.record_initial_files(&loaded, &plans);
@@ -116,8 +120,10 @@ impl Gateway {
     }
 
     /// The outcome of the last reload, if any.
-    pub async fn last_reload(&self) -> Option<ReloadOutcome> {
-        self.reload_state.lock().await.last.clone()
+    pub fn last_reload(&self) -> Option<ReloadOutcome> {
+        let last = self.last_reload.lock();
+        last.unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The current snapshot; hold it for the whole of one request. An owned `Arc` rather

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -84,7 +84,6 @@ pub enum ReloadError {
 /// Reload bookkeeping, guarded by the reload lock (one reload at a time).
 #[derive(Debug, Default)]
 pub(crate) struct ReloadState {
-    pub(crate) last: Option<ReloadOutcome>,
     /// What the running config and filters were loaded from.
     loaded: Option<Contents>,
     /// What the files held when a change was last refused: the same files are not tried
@@ -188,7 +187,10 @@ impl Gateway {
                 tracing::error!(?trigger, %error, "reload refused; the previous config keeps serving");
             }
         }
-        state.last = Some(outcome.clone());
+        *self
+            .last_reload
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(outcome.clone());
         outcome
     }
 

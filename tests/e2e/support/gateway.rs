@@ -12,6 +12,10 @@ use serde_json::Value;
 
 use super::{ChildGuard, PATIENCE};
 
+/// How long a start may take: the gateway compiles its filters before it listens, and a
+/// JavaScript filter's first compile takes seconds (more on a machine busy with other tests).
+const START_PATIENCE: Duration = Duration::from_secs(120);
+
 /// The real `switchyard` binary, serving a config written to a temp dir.
 pub struct Gateway {
     child: ChildGuard,
@@ -110,7 +114,7 @@ impl Gateway {
                 sink.lock().unwrap().push(line);
             }
         });
-        let (addr, admin) = match addr_rx.recv_timeout(PATIENCE) {
+        let (addr, admin) = match addr_rx.recv_timeout(START_PATIENCE) {
             Ok(addrs) => addrs,
             Err(_) => panic!(
                 "gateway did not start; logs:\n{}",
@@ -147,7 +151,17 @@ impl Gateway {
 
     /// Waits until `/status` satisfies `done`; returns that status.
     pub fn wait_for_status(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + PATIENCE;
+        self.wait_for_status_within(what, PATIENCE, done)
+    }
+
+    /// Waits up to `patience` until `/status` satisfies `done`; returns that status.
+    pub fn wait_for_status_within(
+        &self,
+        what: &str,
+        patience: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + patience;
         loop {
             let status = self.status();
             if done(&status) {

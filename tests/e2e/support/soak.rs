@@ -20,18 +20,22 @@ pub struct SoakReport {
     pub checked: u64,
     /// From the rename of a new module to `/status` showing it live.
     pub swap_latencies: Vec<Duration>,
+    /// Ingest requests answered 200 during each swap (while the new module loaded).
+    pub acked_while_swapping: Vec<u64>,
 }
 
 /// Under a steady load of signed webhooks (one event each, numbered in the order their POST
 /// started), replaces the gateway's stamp filter `module` `reloads` times, alternating
 /// `versions` (stamped `v1`, `v2`), then checks what the sink received. The gateway's one
-/// webhook must run the stamp filter and deliver to `sink`.
+/// webhook must run the stamp filter and deliver to `sink`. A swap may take up to
+/// `swap_patience` (a JavaScript module's first compile takes seconds).
 pub fn reload_soak(
     gateway: &Arc<Gateway>,
     sink: &Sink,
     module: &Path,
     versions: &[PathBuf; 2],
     reloads: usize,
+    swap_patience: Duration,
 ) -> SoakReport {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -55,9 +59,13 @@ pub fn reload_soak(
         let version = &versions[i % 2];
         let want = file_hash(version);
         let written = Instant::now();
+        let before = next_seq.load(Ordering::SeqCst);
         replace_file(version, module);
-        gateway.wait_for_status("the swap", |s| module_hash(s) == want);
+        gateway.wait_for_status_within("the swap", swap_patience, |s| module_hash(s) == want);
         report.swap_latencies.push(written.elapsed());
+        // Requests started during the swap, all but the last in flight answered.
+        let during = next_seq.load(Ordering::SeqCst).saturating_sub(before + 1);
+        report.acked_while_swapping.push(during);
         // POSTs started from here on must meet the new version.
         let first = next_seq.load(Ordering::SeqCst) + 1;
         std::thread::sleep(Duration::from_millis(50));

@@ -23,12 +23,16 @@ pub enum FilterCommand {
     /// memory limit, invalid answer) or an input line was not an event, 2 when the filter
     /// could not be loaded.
     Test(TestArgs),
-    /// Create a filter crate that builds as it is.
+    /// Create a filter project that builds as it is: Rust, JavaScript or TypeScript.
     ///
-    /// Writes DIR/NAME with a Cargo.toml, a commented example filter with a unit test, and a
-    /// .gitignore. Build the component with `cargo build --target wasm32-wasip2 --release`
-    /// (it lands in target/wasm32-wasip2/release/NAME.wasm, `-` written `_`) and test it
-    /// with `cargo test`.
+    /// Rust (the default) writes DIR/NAME with a Cargo.toml, a commented example filter with
+    /// a unit test, and a .gitignore. Build the component with `cargo build --target
+    /// wasm32-wasip2 --release` (it lands in target/wasm32-wasip2/release/NAME.wasm, `-`
+    /// written `_`) and test it with `cargo test`.
+    ///
+    /// `--lang js` or `--lang ts` writes a package.json (pinning componentize-js), the filter
+    /// in src/, a test of its logic for Node's test runner in test/, and a .gitignore. Run
+    /// `npm install`, then `npm test`, and `npm run build` to get NAME.wasm.
     New(NewArgs),
 }
 
@@ -56,20 +60,39 @@ pub struct TestArgs {
     /// Memory cap per instance in MiB [default: the gateway's, 32].
     #[arg(long)]
     memory_mib: Option<usize>,
+    /// Where compiled modules are kept between runs (a JavaScript filter takes seconds to
+    /// compile) [default: $XDG_CACHE_HOME/switchyard/filters, or ~/.cache/switchyard/filters].
+    #[arg(long, conflicts_with = "no_cache")]
+    cache_dir: Option<PathBuf>,
+    /// Compile the module without reading or writing the cache.
+    #[arg(long)]
+    no_cache: bool,
 }
 
 /// `switchyard filter new`.
 #[derive(Debug, Args)]
 pub struct NewArgs {
-    /// Crate name: letters, digits, `-` and `_`, starting with a letter.
+    /// Project name: letters, digits, `-` and `_`, starting with a letter.
     name: String,
-    /// Where to create the crate's directory.
+    /// Where to create the project's directory.
     #[arg(long, default_value = ".")]
     dir: PathBuf,
-    /// The switchyard-filter SDK to depend on (a checkout's `guest-filters/sdk`)
-    /// [default: the one this binary was built from, when it is still there].
+    /// The language of the filter.
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    lang: Lang,
+    /// The SDK to depend on: a checkout's `guest-filters/sdk` (Rust) or
+    /// `guest-filters/sdk-js` (JavaScript, TypeScript) [default: the one this binary was built
+    /// from, when it is still there].
     #[arg(long)]
     sdk: Option<PathBuf>,
+}
+
+/// The languages `filter new` scaffolds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    Js,
+    Ts,
 }
 
 fn parse_params(text: &str) -> Result<serde_json::Value, String> {

@@ -1,6 +1,7 @@
 //! `switchyard filter test`: run a filter on events read from stdin and print each verdict.
 
 use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,10 @@ use anyhow::Context as _;
 
 use super::TestArgs;
 use crate::event::Event;
-use crate::filter::{FilterContext, FilterRuntime, FilterSettings, FilterSpec, OnError, Verdict};
+use crate::filter::{
+    FilterContext, FilterError, FilterRuntime, FilterSettings, FilterSpec, ModuleOrigin, OnError,
+    Verdict,
+};
 use crate::json::{self, JsValue};
 
 pub(super) fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
@@ -21,7 +25,11 @@ pub(super) fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
             .memory_mib
             .map_or(defaults.memory_limit_bytes, |mib| mib << 20),
         instances_per_filter: 1,
-        cache_dir: None,
+        cache_dir: match (args.no_cache, args.cache_dir) {
+            (true, _) => None,
+            (false, Some(dir)) => Some(dir),
+            (false, None) => user_cache_dir(),
+        },
     };
     let name = args
         .module
@@ -32,9 +40,29 @@ pub(super) fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         module: args.module,
         params: args.params,
         on_error: OnError::default(),
+        memory_limit_bytes: None,
+    };
+    let runtime = match FilterRuntime::new(settings.clone()) {
+        Err(error @ FilterError::CacheDir { .. }) => {
+            eprintln!("warning: {error}; compiling without it");
+            FilterRuntime::new(FilterSettings {
+                cache_dir: None,
+                ..settings
+            })?
+        }
+        runtime => runtime?,
     };
     let executor = crate::cli::small_runtime()?;
-    let filter = executor.block_on(FilterRuntime::new(settings)?.load(&spec))?;
+    let filter = executor.block_on(runtime.load(&spec))?;
+    let took = filter.load_times().module.as_secs_f64();
+    match (filter.origin(), &runtime.settings().cache_dir) {
+        (ModuleOrigin::Compiled, Some(dir)) => eprintln!(
+            "compiled the module in {took:.1} s (kept in {} for the next run)",
+            dir.display()
+        ),
+        (ModuleOrigin::Compiled, None) => eprintln!("compiled the module in {took:.1} s"),
+        (_, _) => eprintln!("read the compiled module from the cache in {took:.3} s"),
+    }
     let ctx = FilterContext {
         app_id: args.app,
         webhook_id: args.webhook,
@@ -68,6 +96,18 @@ pub(super) fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The per-user cache: `$XDG_CACHE_HOME/switchyard/filters`, or under `~/.cache`.
+fn user_cache_dir() -> Option<PathBuf> {
+    let absolute = |var| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    let base =
+        absolute("XDG_CACHE_HOME").or_else(|| absolute("HOME").map(|home| home.join(".cache")))?;
+    Some(base.join("switchyard/filters"))
 }
 
 /// The events of one input line: an event, or a webhook body's `events`.
