@@ -14,6 +14,7 @@ mod ingest;
 mod lambda;
 mod operate;
 mod queue;
+mod redis;
 mod reload;
 mod signing;
 mod soketi;

@@ -18,8 +18,8 @@ use crate::clock::now_ms;
 use crate::config::Target;
 use crate::metrics::WebhookStats;
 use crate::queue::{
-    DeadLetter, DeliveryState, Events, JOB_KEY_LEN, Job, JobKey, LaneId, Queue, Reason, StoredJob,
-    Taken, WebhookKey, jitter,
+    Caps, DeadLetter, DeliveryState, Events, JOB_KEY_LEN, Job, JobKey, LaneId, Queue, Reason,
+    StoredJob, Taken, WebhookKey, jitter,
 };
 
 /// How long a lane waits before reading again after the store failed to answer.
@@ -127,10 +127,12 @@ impl Lane {
             if !attempted && events < batching.max_events && bytes < batching.max_bytes {
                 let after = held.last().map(|j| j.key.seq).or(cursor);
                 let room = (batching.max_events - events, batching.max_bytes - bytes);
-                match self
-                    .queue
-                    .read_lane(self.id, after, room.0, room.1, held.is_empty())
-                {
+                let caps = Caps {
+                    max_events: room.0,
+                    max_bytes: room.1,
+                    first_always: held.is_empty(),
+                };
+                match self.queue.read_lane(self.id, after, caps).await {
                     Ok(more) => held.extend(more),
                     Err(error) => {
                         tracing::error!(webhook = %self.webhook, lane = self.id.lane, %error, "cannot read the lane");
@@ -237,7 +239,7 @@ impl Lane {
                     self.circuit.succeeded();
                     self.stats.delivered(delivery.event_count);
                     let last = delivery.last_seq();
-                    self.queue.delivered(delivery.jobs);
+                    self.queue.delivered(delivery.jobs).await;
                     return Ended::Done(last);
                 }
                 Err(error) => {

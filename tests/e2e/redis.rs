@@ -1,0 +1,231 @@
+//! The queue's Redis backend end to end, against a real `redis-server` (AUTH on, the
+//! append-only file fsynced on every write): order per channel, what a killed gateway
+//! acknowledged (and its retry state) delivered by the next one from Redis alone, ingest and
+//! `/readyz` while Redis is down and after it restarts, and dead letters listed and replayed
+//! by the CLI straight from Redis.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{
+    Gateway, KEY, PATIENCE, Received, Redis, SECRET, Sink, batch, client, one_app_config,
+    post_signed, post_signed_with_retry_after,
+};
+
+/// A gateway config on `redis`, retrying fast, with one webhook to `url`.
+fn config(redis: &Redis, url: &str) -> String {
+    let server = format!(
+        "\n[queue]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"test:\"\n\n[delivery.retry]\ninitial_interval_ms = 100\nmax_interval_ms = 400\n",
+        redis.url()
+    );
+    let webhook = format!(
+        "\n[[apps.webhooks]]\nid = \"hooks\"\nurl = \"{url}\"\nevent_types = [\"client_event\"]\n"
+    );
+    one_app_config(&server, &webhook)
+}
+
+fn event(channel: &str, data: &str) -> Value {
+    json!({"name": "client_event", "channel": channel, "event": "client-x", "data": data})
+}
+
+fn post(gateway: &Gateway, events: &[Value]) {
+    let (status, answer) = post_signed(gateway, KEY, SECRET, &batch(events));
+    assert_eq!(status, 200, "{answer}");
+}
+
+/// `count` events over `channels` channels, `per_request` to a request; data `"<channel>:<n>"`
+/// with `n` counting up per channel.
+fn load(gateway: &Gateway, count: usize, channels: usize, per_request: usize) -> Vec<String> {
+    let mut sent = Vec::new();
+    let events: Vec<(String, String)> = (0..count)
+        .map(|i| {
+            let channel = format!("private-c{}", i % channels);
+            let data = format!("{channel}:{}", i / channels);
+            (channel, data)
+        })
+        .collect();
+    for chunk in events.chunks(per_request) {
+        let batch: Vec<Value> = chunk.iter().map(|(c, d)| event(c, d)).collect();
+        post(gateway, &batch);
+        sent.extend(chunk.iter().map(|(_, d)| d.clone()));
+    }
+    sent
+}
+
+/// Requests until every one of `sent` arrived with a 200.
+fn until_delivered(sink: &Sink, sent: &[String]) -> Vec<Received> {
+    sink.until("every event delivered", |got| {
+        let delivered: Vec<String> = got
+            .iter()
+            .filter(|r| r.status == 200)
+            .flat_map(Received::event_data)
+            .collect();
+        sent.iter().all(|d| delivered.contains(d))
+    })
+}
+
+/// Asserts each channel's events arrived (with a 200) in the order they were sent, each once.
+fn assert_in_order_once(delivered: &[Received], sent: &[String]) {
+    let mut by_channel: HashMap<&str, Vec<u64>> = HashMap::new();
+    for data in delivered
+        .iter()
+        .filter(|r| r.status == 200)
+        .flat_map(Received::event_data)
+    {
+        let (channel, n) = data.rsplit_once(':').unwrap();
+        let channel = sent.iter().find(|s| s.starts_with(&format!("{channel}:")));
+        let channel = channel.unwrap().rsplit_once(':').unwrap().0;
+        by_channel
+            .entry(channel)
+            .or_default()
+            .push(n.parse().unwrap());
+    }
+    for (channel, ns) in by_channel {
+        let expected: Vec<u64> = (0..ns.len() as u64).collect();
+        assert_eq!(ns, expected, "channel {channel}: in order, each once");
+    }
+}
+
+#[test]
+fn a_gateway_on_redis_delivers_each_channel_in_order_once() {
+    let redis = Redis::start();
+    let sink = Sink::start(SECRET, KEY);
+    let gateway = Gateway::start(&config(&redis, &sink.url("/hooks")));
+    let sent = load(&gateway, 300, 6, 5);
+    let delivered = until_delivered(&sink, &sent);
+    assert_in_order_once(&delivered, &sent);
+    sink.assert_nothing_more(&gateway);
+    assert_eq!(gateway.metric("switchyard_queue_bytes"), Some(0.0));
+}
+
+#[test]
+fn what_a_killed_gateway_acknowledged_is_delivered_by_the_next_one_from_redis() {
+    let redis = Redis::start();
+    let sink = Sink::start(SECRET, KEY);
+    sink.behave("/hooks", json!({"status": 503}));
+    let config = config(&redis, &sink.url("/hooks"));
+    let gateway = Gateway::start(&config);
+    let sent = load(&gateway, 40, 4, 4);
+    // A delivery's third attempt: the state of its second (attempts, due time) is in Redis.
+    let failed = sink.until("a third attempt", |got| {
+        got.iter().any(|r| r.attempt() == 3)
+    });
+    let failing_id = failed.last().unwrap().delivery_id().to_owned();
+    let stopped = gateway.kill_keeping_data();
+    assert!(!stopped.status.success());
+    sink.recover("/hooks");
+    // Another gateway, another data directory: Redis is all they share.
+    let next = Gateway::start(&config);
+    let delivered = until_delivered(&sink, &sent);
+    assert_in_order_once(&delivered, &sent);
+    let resumed: Vec<&Received> = delivered
+        .iter()
+        .filter(|r| r.delivery_id() == failing_id && r.status == 200)
+        .collect();
+    assert_eq!(resumed.len(), 1, "the failing delivery goes on, same id");
+    assert!(resumed[0].attempt() > 2, "its attempts count on");
+    sink.assert_nothing_more(&next);
+}
+
+/// `GET /readyz`: status and body.
+fn readyz(gateway: &Gateway) -> (u16, String) {
+    let response = client().get(gateway.url("/readyz")).send().unwrap();
+    (response.status().as_u16(), response.text().unwrap())
+}
+
+/// Waits until `/readyz` answers `status`; returns its body.
+fn wait_for_readyz(gateway: &Gateway, status: u16) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (now, text) = readyz(gateway);
+        if now == status {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "/readyz stayed {now}: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn while_redis_is_down_ingest_answers_503_and_nothing_acknowledged_is_lost() {
+    let mut redis = Redis::start();
+    let sink = Sink::start(SECRET, KEY);
+    sink.behave("/hooks", json!({"status": 503}));
+    let gateway = Gateway::start(&config(&redis, &sink.url("/hooks")));
+    assert_eq!(readyz(&gateway).0, 200);
+    let mut sent = load(&gateway, 20, 2, 2);
+
+    redis.kill();
+    let body = batch(&[event("private-c0", "private-c0:down")]);
+    let (status, retry_after, answer) = post_signed_with_retry_after(&gateway, &body);
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert!(answer.contains("unreachable"), "{answer}");
+    let text = wait_for_readyz(&gateway, 503);
+    assert!(text.contains("Redis is unreachable"), "{text}");
+
+    redis.restart();
+    sink.recover("/hooks");
+    // Back: ingest takes events again once the connection is made anew.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let body = batch(&[event("private-c0", "private-c0:10")]);
+        let (status, _, answer) = post_signed_with_retry_after(&gateway, &body);
+        if status == 200 {
+            sent.push("private-c0:10".into());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still refused: {status} {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let delivered = until_delivered(&sink, &sent);
+    assert_in_order_once(&delivered, &sent);
+    wait_for_readyz(&gateway, 200);
+}
+
+#[test]
+fn dead_letters_live_in_redis_and_the_cli_replays_them_with_no_gateway_running() {
+    let redis = Redis::start();
+    let sink = Sink::start(SECRET, KEY);
+    sink.behave("/hooks", json!({"status": 400}));
+    let config = config(&redis, &sink.url("/hooks"));
+    let gateway = Gateway::start(&config);
+    post(&gateway, &[event("private-a", "refused")]);
+    assert_eq!(sink.expect(1)[0].status, 400);
+    gateway.wait_for_log(&["delivery dead-lettered", "rejected"]);
+    let stopped = gateway.stop_keeping_data();
+    assert!(stopped.status.success());
+
+    // No gateway: the CLI reads Redis itself.
+    let config_path = stopped.config.to_str().unwrap();
+    let dlq = |args: &[&str]| {
+        let mut all = vec!["dlq", "--config", config_path];
+        all.extend_from_slice(args);
+        crate::support::run_cli(&all)
+    };
+    let (code, listed) = dlq(&["list", "--json"]);
+    assert_eq!(code, 0, "{listed}");
+    assert!(listed.contains("reading the queue in Redis"), "{listed}");
+    let letter = listed.lines().find(|l| l.starts_with('{')).unwrap();
+    let letter: Value = serde_json::from_str(letter).unwrap();
+    assert_eq!(letter["reason"], "rejected");
+    let (code, replayed) = dlq(&["replay", "--all"]);
+    assert_eq!(code, 0, "{replayed}");
+    assert!(replayed.contains("replayed 1"), "{replayed}");
+
+    // A gateway started in another directory delivers the replayed events.
+    sink.recover("/hooks");
+    let next = Gateway::start(&config);
+    let again = sink.expect(1);
+    assert_eq!(
+        (again[0].status, again[0].event_data()),
+        (200, vec!["refused".to_string()])
+    );
+    let (_, listed) = next.dlq(&["list"]);
+    assert!(listed.contains("no dead letters"), "{listed}");
+}
