@@ -1,8 +1,8 @@
 //! The queue's Redis backend end to end, against a real `redis-server` (AUTH on, the
 //! append-only file fsynced on every write): order per channel, what a killed gateway
 //! acknowledged (and its retry state) delivered by the next one from Redis alone, ingest and
-//! `/readyz` while Redis is down and after it restarts, and dead letters listed and replayed
-//! by the CLI straight from Redis.
+//! `/readyz` while Redis is down and after it restarts, dead letters listed and replayed by the
+//! CLI straight from Redis, and TLS.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -228,4 +228,20 @@ fn dead_letters_live_in_redis_and_the_cli_replays_them_with_no_gateway_running()
     );
     let (_, listed) = next.dlq(&["list"]);
     assert!(listed.contains("no dead letters"), "{listed}");
+}
+
+#[test]
+fn over_tls_a_gateway_trusting_the_servers_ca_delivers_in_order() {
+    let redis = Redis::start_tls();
+    let sink = Sink::start(SECRET, KEY);
+    // The system's roots, replaced by the test CA (rustls-native-certs reads SSL_CERT_FILE).
+    let ca = redis.ca_file();
+    let env = [("SSL_CERT_FILE", ca.to_str().unwrap())];
+    let config = config(&redis, &sink.url("/hooks"));
+    assert!(config.contains("rediss://"));
+    let gateway = Gateway::start_with(&config, "switchyard.toml", &env);
+    let sent = load(&gateway, 30, 3, 3);
+    let delivered = until_delivered(&sink, &sent);
+    assert_in_order_once(&delivered, &sent);
+    sink.assert_nothing_more(&gateway);
 }

@@ -101,7 +101,8 @@ pub(super) fn read_queue(fields: Option<Fields>, base_dir: &Path) -> Option<Queu
     ok.then_some(settings)
 }
 
-/// `url` (required; `redis://`, with a password if Redis asks for one) and `prefix`.
+/// `url` (required; `redis://` or `rediss://` for TLS, with a password if Redis asks for one)
+/// and `prefix`.
 fn read_redis(f: &mut Fields) -> Option<RedisSettings> {
     let url = f.string("url")?;
     if let Err(e) = redis::Client::open(url) {

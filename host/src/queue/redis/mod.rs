@@ -54,7 +54,8 @@ const DEAD_LETTER_KEY_LEN: u64 = 8;
 /// Where the queue lives in Redis.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisSettings {
-    /// `redis://[user:password@]host:port[/db]`; may hold a password, so never logged.
+    /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS; may hold a password,
+    /// so never logged.
     pub url: String,
     /// Put before every key, so several gateways (or other programs) can share one server.
     pub prefix: String,
@@ -171,6 +172,9 @@ impl RedisQueue {
     /// Connects (failing if Redis does not answer), reads the store's id (making it on first
     /// use) and the webhooks with waiting jobs, and starts the poll.
     pub async fn open(settings: &RedisSettings, max_bytes: u64) -> Result<Self, StoreError> {
+        // For `rediss://`: the Redis client builds its TLS config on the process's default
+        // provider. Installing fails harmlessly when one is set already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = redis::Client::open(settings.url.as_str())?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(RESPONSE_TIMEOUT))
