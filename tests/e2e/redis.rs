@@ -16,8 +16,13 @@ use crate::support::{
 
 /// A gateway config on `redis`, retrying fast, with one webhook to `url`.
 fn config(redis: &Redis, url: &str) -> String {
+    config_with(redis, url, "")
+}
+
+/// [`config`] with more `[server]` keys.
+fn config_with(redis: &Redis, url: &str, server_keys: &str) -> String {
     let server = format!(
-        "\n[queue]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"test:\"\n\n[delivery.retry]\ninitial_interval_ms = 100\nmax_interval_ms = 400\n",
+        "{server_keys}\n[queue]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"test:\"\n\n[delivery.retry]\ninitial_interval_ms = 100\nmax_interval_ms = 400\n",
         redis.url()
     );
     let webhook = format!(
@@ -244,4 +249,34 @@ fn over_tls_a_gateway_trusting_the_servers_ca_delivers_in_order() {
     let delivered = until_delivered(&sink, &sent);
     assert_in_order_once(&delivered, &sent);
     sink.assert_nothing_more(&gateway);
+}
+
+#[test]
+fn a_second_gateway_on_the_same_prefix_refuses_to_start_and_a_drained_one_lets_go_at_once() {
+    let redis = Redis::start();
+    let sink = Sink::start(SECRET, KEY);
+    let config = config_with(&redis, &sink.url("/hooks"), "shutdown_delay_ms = 0");
+    let first = Gateway::start(&config);
+    let path = first.config.to_str().unwrap().to_owned();
+    let (code, output) = crate::support::run_cli(&["run", "--config", &path]);
+    assert_ne!(code, 0, "{output}");
+    assert!(
+        output.contains("another gateway uses the Redis prefix \"test:\""),
+        "{output}"
+    );
+
+    post(&first, &[event("private-a", "first")]);
+    assert_eq!(sink.expect(1)[0].event_data(), ["first"]);
+    let stopped = first.stop_keeping_data();
+    assert!(stopped.status.success());
+    // Let go at the drain: the next gateway does not wait for the claim to lapse (3 s).
+    let started = Instant::now();
+    let next = Gateway::start(&config);
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+    post(&next, &[event("private-a", "second")]);
+    assert_eq!(sink.expect(1)[0].event_data(), ["second"]);
 }

@@ -207,7 +207,7 @@ impl Which {
 
 /// The command run on the stopped gateway's store, answering as the admin API would.
 async fn offline(config: &Config, command: &DlqCommand, admin: &str) -> anyhow::Result<Value> {
-    let queue = match Queue::open(&config.queue).await {
+    let queue = match Queue::open_for_tool(&config.queue).await {
         Ok(queue) => queue,
         Err(e @ StoreError::Locked { .. }) => {
             bail!(

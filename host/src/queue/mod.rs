@@ -254,9 +254,19 @@ enum Open {
 }
 
 impl Queue {
-    /// Opens the backend `settings` name: the embedded store (reading what waits there), or
-    /// Redis (connecting, and failing if it does not answer).
+    /// Opens the backend `settings` name for a gateway: the embedded store (reading what
+    /// waits there), or Redis (connecting, and claiming the prefix: one gateway per prefix).
     pub async fn open(settings: &QueueSettings) -> Result<Self, StoreError> {
+        Self::open_as(settings, true).await
+    }
+
+    /// Opens the queue for a tool (the `dlq` CLI): as [`Self::open`], but on Redis without
+    /// claiming the prefix, so it works beside a running gateway.
+    pub async fn open_for_tool(settings: &QueueSettings) -> Result<Self, StoreError> {
+        Self::open_as(settings, false).await
+    }
+
+    async fn open_as(settings: &QueueSettings, gateway: bool) -> Result<Self, StoreError> {
         let backend = match &settings.backend {
             Backend::Embedded => {
                 let settings = settings.clone();
@@ -264,7 +274,7 @@ impl Queue {
                 Open::Embedded(open.await.map_err(|_| StoreError::Closed)??)
             }
             Backend::Redis(redis) => {
-                Open::Redis(RedisQueue::open(redis, settings.max_bytes).await?)
+                Open::Redis(RedisQueue::open(redis, settings.max_bytes, gateway).await?)
             }
         };
         Ok(Self { backend })
@@ -515,7 +525,7 @@ impl Queue {
     pub async fn close(&self) {
         match &self.backend {
             Open::Embedded(q) => q.close().await,
-            Open::Redis(q) => q.close(),
+            Open::Redis(q) => q.close().await,
         }
     }
 }

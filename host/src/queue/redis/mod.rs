@@ -12,8 +12,9 @@
 //!
 //! A lane learns of new jobs from this node's appends at once, and of other nodes' appends
 //! from a poll ([`POLL`]) that also keeps the figures (`depth`, `bytes`) and tells whether
-//! Redis answers. Lane leases are not built yet: every node reads every lane, so one node per
-//! Redis prefix is what this backend supports for now.
+//! Redis answers. Lane leases are not built yet: every gateway reads every lane, so a gateway
+//! claims its prefix (`<prefix>node`, renewed by the poll, let go at close) and a second one
+//! on the same prefix refuses to start; tools (the `dlq` CLI) open it without claiming.
 
 mod scripts;
 #[cfg(test)]
@@ -38,6 +39,10 @@ use crate::clock::now_ms;
 
 /// How often the figures are read and every lane looks for jobs other nodes wrote.
 const POLL: Duration = Duration::from_millis(250);
+
+/// How long a gateway's claim on its prefix lasts unless renewed: a gateway killed without
+/// letting go holds the prefix this long, and a new one waits for it at start.
+const CLAIM_TTL: Duration = Duration::from_secs(3);
 
 /// How long a command may take before Redis counts as unreachable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -87,6 +92,8 @@ impl fmt::Debug for RedisQueue {
 struct Inner {
     conn: ConnectionManager,
     prefix: String,
+    /// This gateway's id in its claim on the prefix; `None` for a tool.
+    node: Option<String>,
     store_id: u64,
     max_bytes: u64,
     lanes: Mutex<HashMap<LaneId, Arc<LaneState>>>,
@@ -134,6 +141,21 @@ fn name_field(webhook: &WebhookKey) -> String {
 /// A stream entry as `XRANGE` answers it: its id and its field-value pairs.
 type StreamEntry = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
 
+/// Claims (or renews the claim on) the prefix for `node`; false when another gateway has it.
+async fn claimed(
+    conn: &mut ConnectionManager,
+    prefix: &str,
+    node: &str,
+) -> Result<bool, RedisError> {
+    let mut invocation = scripts::CLAIM.prepare_invoke();
+    invocation
+        .arg(prefix)
+        .arg(node)
+        .arg(CLAIM_TTL.as_millis() as u64);
+    let claimed: i64 = invocation.invoke_async(conn).await?;
+    Ok(claimed == 1)
+}
+
 /// Every key matching `pattern` (`SCAN`, so Redis is not blocked meanwhile).
 async fn scan(conn: &mut ConnectionManager, pattern: &str) -> Result<Vec<String>, RedisError> {
     let mut keys = Vec::new();
@@ -169,9 +191,14 @@ fn corrupt(what: &'static str) -> impl Fn(postcard::Error) -> StoreError {
 }
 
 impl RedisQueue {
-    /// Connects (failing if Redis does not answer), reads the store's id (making it on first
-    /// use) and the webhooks with waiting jobs, and starts the poll.
-    pub async fn open(settings: &RedisSettings, max_bytes: u64) -> Result<Self, StoreError> {
+    /// Connects (failing if Redis does not answer), claims the prefix if `claim` (waiting up to
+    /// [`CLAIM_TTL`] for a claim left by a killed gateway to lapse), reads the store's id
+    /// (making it on first use) and the webhooks with waiting jobs, and starts the poll.
+    pub async fn open(
+        settings: &RedisSettings,
+        max_bytes: u64,
+        claim: bool,
+    ) -> Result<Self, StoreError> {
         // For `rediss://`: the Redis client builds its TLS config on the process's default
         // provider. Installing fails harmlessly when one is set already.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -182,6 +209,16 @@ impl RedisQueue {
             .set_max_delay(Duration::from_secs(2));
         let mut conn = ConnectionManager::new_with_config(client, config).await?;
         let prefix = settings.prefix.clone();
+        let node = claim.then(|| format!("{:016x}", rand::random::<u64>()));
+        if let Some(node) = &node {
+            let deadline = tokio::time::Instant::now() + CLAIM_TTL + POLL;
+            while !claimed(&mut conn, &prefix, node).await? {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(StoreError::PrefixInUse { prefix });
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        }
         let id_key = format!("{prefix}id");
         // Made by the first gateway on this prefix, read by every later one.
         let (store_id,): (u64,) = redis::pipe()
@@ -227,6 +264,7 @@ impl RedisQueue {
             inner: Arc::new(Inner {
                 conn,
                 prefix,
+                node,
                 store_id,
                 max_bytes,
                 lanes: Mutex::default(),
@@ -259,10 +297,24 @@ impl RedisQueue {
             }
             let Some(inner) = inner.upgrade() else { return };
             let queue = Self { inner };
+            queue.renew_claim().await;
             queue.poll_once().await;
             for lane in lock(&queue.inner.lanes).values() {
                 lane.notify.notify_one();
             }
+        }
+    }
+
+    /// Renews this gateway's claim on the prefix; says so loudly if another gateway has it.
+    async fn renew_claim(&self) {
+        let Some(node) = &self.inner.node else { return };
+        match claimed(&mut self.conn(), &self.inner.prefix, node).await {
+            Ok(true) => {}
+            Ok(false) => tracing::error!(
+                prefix = %self.inner.prefix,
+                "another gateway claimed this Redis prefix: both deliver every lane now; stop one"
+            ),
+            Err(error) => self.failed(&error),
         }
     }
 
@@ -712,9 +764,17 @@ impl RedisQueue {
         }
     }
 
-    /// Stops the poll and refuses later appends; everything acknowledged is in Redis already.
-    pub fn close(&self) {
+    /// Stops the poll, refuses later appends and lets the claim on the prefix go, so the next
+    /// gateway starts at once; everything acknowledged is in Redis already.
+    pub async fn close(&self) {
         self.inner.stop.cancel();
+        if let Some(node) = &self.inner.node {
+            let mut invocation = scripts::RELEASE.prepare_invoke();
+            invocation.arg(&self.inner.prefix).arg(node);
+            if let Err(error) = self.run::<i64>(&invocation).await {
+                tracing::warn!(%error, "cannot let go of the Redis prefix; it lapses in 3 s");
+            }
+        }
     }
 }
 

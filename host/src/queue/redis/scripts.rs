@@ -111,3 +111,29 @@ return n
 ",
     )
 });
+
+/// Claims the prefix for this gateway, or renews the claim: one gateway per prefix until lane
+/// leases exist. ARGV: prefix, node id, claim lifetime (ms). Answers 1 when the claim is this
+/// node's, 0 when another live gateway holds it.
+pub static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local k = ARGV[1] .. 'node'
+local holder = redis.call('GET', k)
+if holder and holder ~= ARGV[2] then return 0 end
+redis.call('SET', k, ARGV[2], 'PX', ARGV[3])
+return 1
+",
+    )
+});
+
+/// Lets the claim go, if it is this node's. ARGV: prefix, node id.
+pub static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local k = ARGV[1] .. 'node'
+if redis.call('GET', k) == ARGV[2] then redis.call('DEL', k) end
+return 0
+",
+    )
+});

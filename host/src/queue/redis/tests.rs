@@ -47,7 +47,7 @@ impl Server {
             url: format!("redis://127.0.0.1:{}", self.port),
             prefix: "t:".into(),
         };
-        RedisQueue::open(&settings, max_bytes).await.unwrap()
+        RedisQueue::open(&settings, max_bytes, false).await.unwrap()
     }
 }
 
