@@ -108,6 +108,9 @@ enum Ended {
     Done(u64),
     /// The lane was told to stop.
     Stopped,
+    /// Its lease lapsed (Redis unreachable, or this node stalled): another node may be
+    /// delivering it now.
+    Lost,
 }
 
 impl Lane {
@@ -120,6 +123,17 @@ impl Lane {
         // Jobs taken for the next delivery, held while a batching window fills it.
         let mut held: Vec<StoredJob> = Vec::new();
         loop {
+            let Some(turn) = self.queue.begin(self.id) else {
+                // Another gateway delivers this lane (Redis): when it is ours again, read it
+                // from its first job, which is the first one not delivered.
+                held.clear();
+                cursor = None;
+                self.head_enqueued_ms.store(0, Ordering::Relaxed);
+                tokio::select! {
+                    () = lane.notify.notified() => continue,
+                    () = self.stop.cancelled() => return,
+                }
+            };
             let batching = self.destination.load().batching;
             let events: usize = held.iter().map(|j| j.job.events.count as usize).sum();
             let bytes: usize = held.iter().map(|j| j.size as usize).sum();
@@ -144,6 +158,7 @@ impl Lane {
                 }
             }
             let Some(head) = held.first() else {
+                drop(turn);
                 self.head_enqueued_ms.store(0, Ordering::Relaxed);
                 tokio::select! {
                     () = lane.notify.notified() => continue,
@@ -170,6 +185,7 @@ impl Lane {
             let delivery = Delivery::from_jobs(std::mem::take(&mut held), self.queue.store_id());
             match self.deliver(delivery).await {
                 Ended::Done(seq) => cursor = Some(seq),
+                Ended::Lost => cursor = None,
                 Ended::Stopped => return,
             }
         }
@@ -206,6 +222,9 @@ impl Lane {
                     delivery.state.attempts, delivery.state.last_error
                 );
                 return self.give_up(delivery, Reason::Expired, detail).await;
+            }
+            if !self.queue.holds(self.id) {
+                return Ended::Lost;
             }
             let probe = match self.circuit.admit() {
                 Admission::Send => false,

@@ -255,13 +255,13 @@ enum Open {
 
 impl Queue {
     /// Opens the backend `settings` name for a gateway: the embedded store (reading what
-    /// waits there), or Redis (connecting, and claiming the prefix: one gateway per prefix).
+    /// waits there), or Redis (connecting, and taking lane leases as one node of the cluster).
     pub async fn open(settings: &QueueSettings) -> Result<Self, StoreError> {
         Self::open_as(settings, true).await
     }
 
-    /// Opens the queue for a tool (the `dlq` CLI): as [`Self::open`], but on Redis without
-    /// claiming the prefix, so it works beside a running gateway.
+    /// Opens the queue for a tool (the `dlq` CLI): as [`Self::open`], but on Redis not as a
+    /// node (no leases), so it works beside running gateways.
     pub async fn open_for_tool(settings: &QueueSettings) -> Result<Self, StoreError> {
         Self::open_as(settings, false).await
     }
@@ -340,6 +340,23 @@ impl Queue {
         match &self.backend {
             Open::Embedded(q) => q.append(jobs, dead_letters, dedupe).await,
             Open::Redis(q) => q.append(jobs, dead_letters, dedupe).await,
+        }
+    }
+
+    /// A turn at delivering on `lane`, if this node may now: always with the embedded store;
+    /// with Redis, while this gateway holds the lane's lease. The turn ends when dropped.
+    pub fn begin(&self, lane: LaneId) -> Option<Turn> {
+        match &self.backend {
+            Open::Embedded(_) => Some(Turn(None)),
+            Open::Redis(q) => q.begin(lane).then(|| Turn(Some((q.clone(), lane)))),
+        }
+    }
+
+    /// Whether this node may go on delivering `lane` (with Redis: still holds its lease).
+    pub fn holds(&self, lane: LaneId) -> bool {
+        match &self.backend {
+            Open::Embedded(_) => true,
+            Open::Redis(q) => q.holds(lane),
         }
     }
 
@@ -526,6 +543,18 @@ impl Queue {
         match &self.backend {
             Open::Embedded(q) => q.close().await,
             Open::Redis(q) => q.close().await,
+        }
+    }
+}
+
+/// A lane's turn at delivering ([`Queue::begin`]); a node does not let a lane's lease go while
+/// a turn on it lasts.
+pub struct Turn(Option<(RedisQueue, LaneId)>);
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if let Some((queue, lane)) = &self.0 {
+            queue.end(*lane);
         }
     }
 }

@@ -49,11 +49,6 @@ pub enum StoreError {
     Closed,
     #[error("Redis: {0}")]
     Redis(#[from] redis::RedisError),
-    #[error(
-        "another gateway uses the Redis prefix {prefix:?}: each gateway needs its own prefix \
-         until lane leases are built (docs/redis.md)"
-    )]
-    PrefixInUse { prefix: String },
     #[error("queue store holds an unreadable {what} record: {source}")]
     Corrupt {
         what: &'static str,

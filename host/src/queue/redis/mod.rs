@@ -12,10 +12,11 @@
 //!
 //! A lane learns of new jobs from this node's appends at once, and of other nodes' appends
 //! from a poll ([`POLL`]) that also keeps the figures (`depth`, `bytes`) and tells whether
-//! Redis answers. Lane leases are not built yet: every gateway reads every lane, so a gateway
-//! claims its prefix (`<prefix>node`, renewed by the poll, let go at close) and a second one
-//! on the same prefix refuses to start; tools (the `dlq` CLI) open it without claiming.
+//! Redis answers, and renews the node's lane leases ([`leases`]): a lane delivers only while
+//! its node holds the lease, so many gateways share one prefix. Tools (the `dlq` CLI) open the
+//! queue without being a node.
 
+mod leases;
 mod scripts;
 #[cfg(test)]
 mod tests;
@@ -39,10 +40,6 @@ use crate::clock::now_ms;
 
 /// How often the figures are read and every lane looks for jobs other nodes wrote.
 const POLL: Duration = Duration::from_millis(250);
-
-/// How long a gateway's claim on its prefix lasts unless renewed: a gateway killed without
-/// letting go holds the prefix this long, and a new one waits for it at start.
-const CLAIM_TTL: Duration = Duration::from_secs(3);
 
 /// How long a command may take before Redis counts as unreachable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -92,8 +89,9 @@ impl fmt::Debug for RedisQueue {
 struct Inner {
     conn: ConnectionManager,
     prefix: String,
-    /// This gateway's id in its claim on the prefix; `None` for a tool.
+    /// This gateway's id in its leases; `None` for a tool.
     node: Option<String>,
+    leases: leases::Leases,
     store_id: u64,
     max_bytes: u64,
     lanes: Mutex<HashMap<LaneId, Arc<LaneState>>>,
@@ -141,21 +139,6 @@ fn name_field(webhook: &WebhookKey) -> String {
 /// A stream entry as `XRANGE` answers it: its id and its field-value pairs.
 type StreamEntry = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
 
-/// Claims (or renews the claim on) the prefix for `node`; false when another gateway has it.
-async fn claimed(
-    conn: &mut ConnectionManager,
-    prefix: &str,
-    node: &str,
-) -> Result<bool, RedisError> {
-    let mut invocation = scripts::CLAIM.prepare_invoke();
-    invocation
-        .arg(prefix)
-        .arg(node)
-        .arg(CLAIM_TTL.as_millis() as u64);
-    let claimed: i64 = invocation.invoke_async(conn).await?;
-    Ok(claimed == 1)
-}
-
 /// Every key matching `pattern` (`SCAN`, so Redis is not blocked meanwhile).
 async fn scan(conn: &mut ConnectionManager, pattern: &str) -> Result<Vec<String>, RedisError> {
     let mut keys = Vec::new();
@@ -191,13 +174,13 @@ fn corrupt(what: &'static str) -> impl Fn(postcard::Error) -> StoreError {
 }
 
 impl RedisQueue {
-    /// Connects (failing if Redis does not answer), claims the prefix if `claim` (waiting up to
-    /// [`CLAIM_TTL`] for a claim left by a killed gateway to lapse), reads the store's id
-    /// (making it on first use) and the webhooks with waiting jobs, and starts the poll.
+    /// Connects (failing if Redis does not answer), reads the store's id (making it on first
+    /// use) and the webhooks with waiting jobs, and starts the poll; a gateway (`node`) takes
+    /// lane leases there.
     pub async fn open(
         settings: &RedisSettings,
         max_bytes: u64,
-        claim: bool,
+        node: bool,
     ) -> Result<Self, StoreError> {
         // For `rediss://`: the Redis client builds its TLS config on the process's default
         // provider. Installing fails harmlessly when one is set already.
@@ -209,16 +192,7 @@ impl RedisQueue {
             .set_max_delay(Duration::from_secs(2));
         let mut conn = ConnectionManager::new_with_config(client, config).await?;
         let prefix = settings.prefix.clone();
-        let node = claim.then(|| format!("{:016x}", rand::random::<u64>()));
-        if let Some(node) = &node {
-            let deadline = tokio::time::Instant::now() + CLAIM_TTL + POLL;
-            while !claimed(&mut conn, &prefix, node).await? {
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(StoreError::PrefixInUse { prefix });
-                }
-                tokio::time::sleep(POLL).await;
-            }
-        }
+        let node = node.then(|| format!("{:016x}", rand::random::<u64>()));
         let id_key = format!("{prefix}id");
         // Made by the first gateway on this prefix, read by every later one.
         let (store_id,): (u64,) = redis::pipe()
@@ -265,6 +239,7 @@ impl RedisQueue {
                 conn,
                 prefix,
                 node,
+                leases: leases::Leases::default(),
                 store_id,
                 max_bytes,
                 lanes: Mutex::default(),
@@ -297,7 +272,7 @@ impl RedisQueue {
             }
             let Some(inner) = inner.upgrade() else { return };
             let queue = Self { inner };
-            queue.renew_claim().await;
+            queue.renew_leases().await;
             queue.poll_once().await;
             for lane in lock(&queue.inner.lanes).values() {
                 lane.notify.notify_one();
@@ -305,17 +280,37 @@ impl RedisQueue {
         }
     }
 
-    /// Renews this gateway's claim on the prefix; says so loudly if another gateway has it.
-    async fn renew_claim(&self) {
+    /// Renews this node's leases and takes its share of free lanes; wakes the lanes gained.
+    async fn renew_leases(&self) {
         let Some(node) = &self.inner.node else { return };
-        match claimed(&mut self.conn(), &self.inner.prefix, node).await {
-            Ok(true) => {}
-            Ok(false) => tracing::error!(
-                prefix = %self.inner.prefix,
-                "another gateway claimed this Redis prefix: both deliver every lane now; stop one"
-            ),
+        let lanes: Vec<LaneId> = lock(&self.inner.lanes).keys().copied().collect();
+        let mut conn = self.conn();
+        let renewed = (self.inner.leases)
+            .renew(&mut conn, &self.inner.prefix, node, &lanes)
+            .await;
+        match renewed {
+            Ok(gained) => {
+                for lane in gained {
+                    self.lane(lane).notify.notify_one();
+                }
+            }
             Err(error) => self.failed(&error),
         }
+    }
+
+    /// Marks a delivery begun on `lane` if this node may deliver it now (a tool always may).
+    pub fn begin(&self, lane: LaneId) -> bool {
+        self.inner.node.is_none() || self.inner.leases.begin(lane)
+    }
+
+    /// The delivery begun on `lane` ended.
+    pub fn end(&self, lane: LaneId) {
+        self.inner.leases.end(lane);
+    }
+
+    /// Whether this node still holds `lane`.
+    pub fn holds(&self, lane: LaneId) -> bool {
+        self.inner.node.is_none() || self.inner.leases.holds(lane)
     }
 
     async fn poll_once(&self) {
@@ -764,15 +759,16 @@ impl RedisQueue {
         }
     }
 
-    /// Stops the poll, refuses later appends and lets the claim on the prefix go, so the next
-    /// gateway starts at once; everything acknowledged is in Redis already.
+    /// Stops the poll, refuses later appends and frees this node's leases, so other nodes take
+    /// its lanes at once (its lanes have stopped); everything acknowledged is in Redis already.
     pub async fn close(&self) {
         self.inner.stop.cancel();
         if let Some(node) = &self.inner.node {
-            let mut invocation = scripts::RELEASE.prepare_invoke();
-            invocation.arg(&self.inner.prefix).arg(node);
-            if let Err(error) = self.run::<i64>(&invocation).await {
-                tracing::warn!(%error, "cannot let go of the Redis prefix; it lapses in 3 s");
+            let released = (self.inner.leases)
+                .release_all(&mut self.conn(), &self.inner.prefix, node)
+                .await;
+            if let Err(error) = released {
+                tracing::warn!(%error, "cannot free this node's lane leases; they lapse in 3 s");
             }
         }
     }

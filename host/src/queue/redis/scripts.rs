@@ -112,27 +112,62 @@ return n
     )
 });
 
-/// Claims the prefix for this gateway, or renews the claim: one gateway per prefix until lane
-/// leases exist. ARGV: prefix, node id, claim lifetime (ms). Answers 1 when the claim is this
-/// node's, 0 when another live gateway holds it.
-pub static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+/// A node's round of leases. ARGV: prefix, node id, lease lifetime (ms), how many lanes to
+/// free, those lanes, then each other lane of the node with "1" if a delivery is in progress on
+/// it. Frees the named leases that are the node's; renews its heartbeat (Redis's clock, so
+/// nodes' clocks do not matter) and drops nodes silent for a lifetime; renews its leases and
+/// takes free lanes up to its share (its lanes ÷ live nodes, rounded up). Answers the lanes it
+/// holds and by how many that exceeds its share.
+pub static LEASES: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local k = ARGV[1] .. 'node'
-local holder = redis.call('GET', k)
-if holder and holder ~= ARGV[2] then return 0 end
-redis.call('SET', k, ARGV[2], 'PX', ARGV[3])
-return 1
+local p, me, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local nfree = tonumber(ARGV[4])
+for i = 5, 4 + nfree do
+  local k = p .. 'lease:' .. ARGV[i]
+  if redis.call('GET', k) == me then redis.call('DEL', k) end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', p .. 'nodes', now, me)
+redis.call('ZREMRANGEBYSCORE', p .. 'nodes', '-inf', now - ttl)
+local live = redis.call('ZCARD', p .. 'nodes')
+local first = 5 + nfree
+local n = (#ARGV - first + 1) / 2
+local share = math.ceil((n + nfree) / live)
+local held, free = {}, {}
+for i = 0, n - 1 do
+  local lane = ARGV[first + 2 * i]
+  local k = p .. 'lease:' .. lane
+  local holder = redis.call('GET', k)
+  if holder == me then
+    redis.call('PEXPIRE', k, ttl)
+    held[#held + 1] = lane
+  elseif not holder then
+    free[#free + 1] = lane
+  end
+end
+for _, lane in ipairs(free) do
+  if #held >= share then break end
+  redis.call('SET', p .. 'lease:' .. lane, me, 'PX', ttl)
+  held[#held + 1] = lane
+end
+local over = #held - share
+if over < 0 then over = 0 end
+return {held, over}
 ",
     )
 });
 
-/// Lets the claim go, if it is this node's. ARGV: prefix, node id.
+/// Frees a node's leases and heartbeat (it is shutting down). ARGV: prefix, node id, lanes.
 pub static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local k = ARGV[1] .. 'node'
-if redis.call('GET', k) == ARGV[2] then redis.call('DEL', k) end
+for i = 3, #ARGV do
+  local k = ARGV[1] .. 'lease:' .. ARGV[i]
+  if redis.call('GET', k) == ARGV[2] then redis.call('DEL', k) end
+end
+redis.call('ZREM', ARGV[1] .. 'nodes', ARGV[2])
 return 0
 ",
     )
