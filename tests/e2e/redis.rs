@@ -359,3 +359,77 @@ fn a_drained_gateways_lanes_move_at_once_without_loss_or_reordering() {
     assert_eq!(duplicates, 0, "a drain sends nothing twice");
     sink.assert_nothing_more(&second);
 }
+
+/// Which of `gateways` logged a line with every one of `needles`.
+fn which_logged<'g>(gateways: &[&'g Gateway], needles: &[&str]) -> &'g Gateway {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let found = gateways.iter().find(|g| {
+            g.logs()
+                .iter()
+                .any(|l| needles.iter().all(|n| l.contains(n)))
+        });
+        if let Some(gateway) = found {
+            return gateway;
+        }
+        assert!(Instant::now() < deadline, "no gateway logged {needles:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn retries_go_on_after_the_gateway_holding_the_lane_dies_and_dead_letters_replay_from_another() {
+    let redis = Redis::start();
+    let sink = Sink::start(SECRET, KEY);
+    sink.behave("/hooks", json!({"status": 503}));
+    let config = config_with(&redis, &sink.url("/hooks"), "shutdown_delay_ms = 0");
+    let mut nodes = vec![Gateway::start(&config), Gateway::start(&config)];
+    std::thread::sleep(Duration::from_millis(1000));
+    // One channel, one lane: one gateway holds it and retries.
+    post(&nodes[1], &[event("private-a", "retried")]);
+    let attempts = sink.until("a third attempt", |got| {
+        got.iter().any(|r| r.attempt() == 3)
+    });
+    let id = attempts.last().unwrap().delivery_id().to_owned();
+    let holder = {
+        let both: Vec<&Gateway> = nodes.iter().collect();
+        let holder = which_logged(&both, &["delivery failed", &id]);
+        nodes.iter().position(|n| std::ptr::eq(n, holder)).unwrap()
+    };
+    let killed = nodes.remove(holder).kill_keeping_data();
+    assert!(!killed.status.success());
+    sink.recover("/hooks");
+    let delivered = sink.until("the delivery taken", |got| {
+        got.iter().any(|r| r.status == 200)
+    });
+    let taken = delivered.iter().find(|r| r.status == 200).unwrap();
+    assert_eq!(
+        taken.delivery_id(),
+        id,
+        "the same delivery, from the other gateway"
+    );
+    assert!(
+        taken.attempt() > 2,
+        "its attempts count on: {}",
+        taken.attempt()
+    );
+
+    // A dead letter made by whichever gateway holds the lane, replayed through the other.
+    nodes.push(Gateway::start(&config));
+    std::thread::sleep(Duration::from_millis(1000));
+    sink.behave("/hooks", json!({"status": 400}));
+    post(&nodes[0], &[event("private-a", "refused")]);
+    assert_eq!(sink.expect(1)[0].status, 400);
+    let both: Vec<&Gateway> = nodes.iter().collect();
+    let maker = which_logged(&both, &["delivery dead-lettered", "rejected"]);
+    let other = both.iter().find(|n| !std::ptr::eq(**n, maker)).unwrap();
+    sink.recover("/hooks");
+    let (code, replayed) = other.dlq(&["replay", "--all"]);
+    assert_eq!(code, 0, "{replayed}");
+    assert!(replayed.contains("replayed 1"), "{replayed}");
+    let again = sink.expect(1);
+    assert_eq!(
+        (again[0].status, again[0].event_data()),
+        (200, vec!["refused".to_string()])
+    );
+}
