@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::queue::{DeliveryState, Events};
+use crate::queue::{DeadLetterFilter, DeliveryState, Events, Reason};
 
 /// A `redis-server` without persistence, killed on drop.
 struct Server {
