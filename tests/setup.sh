@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v node >/dev/null || need_apt+=(nodejs npm)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
+# The Redis backend of the queue: tests/e2e/redis.rs starts its own redis-server instances
+# (openssl makes the certificates of the TLS one).
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v openssl >/dev/null || need_apt+=(openssl)
 # A real Prometheus server scrapes the gateway in tests/e2e/operate.rs; promtool lints.
 command -v prometheus >/dev/null && command -v promtool >/dev/null || need_apt+=(prometheus)
 # deploy/systemd: systemd-analyze and systemd-sysusers judge the unit; strace traces the

@@ -16,6 +16,7 @@ mod js_filters;
 mod lambda;
 mod operate;
 mod queue;
+mod redis;
 mod reload;
 mod signing;
 mod soketi;

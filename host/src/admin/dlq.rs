@@ -135,6 +135,7 @@ pub async fn list(
     let mut letters = gateway
         .queue()
         .dead_letters(&filter, page.from.unwrap_or(0), limit + 1)
+        .await
         .map_err(failed)?;
     let next = (letters.len() > limit).then(|| letters[limit].0);
     letters.truncate(limit);
@@ -146,7 +147,12 @@ pub async fn show(
     State(gateway): State<Arc<Gateway>>,
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, Refusal> {
-    match gateway.queue().dead_letter_by_id(id).map_err(failed)? {
+    match gateway
+        .queue()
+        .dead_letter_by_id(id)
+        .await
+        .map_err(failed)?
+    {
         Some(letter) => Ok(Json(view(id, &letter, true))),
         None => Err(Refusal(
             StatusCode::NOT_FOUND,
@@ -156,16 +162,16 @@ pub async fn show(
 }
 
 /// The ids of the dead letters a replay or purge names.
-fn selected(gateway: &Gateway, which: &Which) -> Result<Vec<u64>, Refusal> {
+async fn selected(gateway: &Gateway, which: &Which) -> Result<Vec<u64>, Refusal> {
     let selection = which.selection().map_err(bad_request)?;
-    gateway.queue().select(&selection).map_err(failed)
+    gateway.queue().select(&selection).await.map_err(failed)
 }
 
 pub async fn replay(
     State(gateway): State<Arc<Gateway>>,
     Json(which): Json<Which>,
 ) -> Result<Json<Value>, Refusal> {
-    let ids = selected(&gateway, &which)?;
+    let ids = selected(&gateway, &which).await?;
     let workers = gateway.workers();
     let report = gateway
         .queue()
@@ -184,7 +190,7 @@ pub async fn purge(
     State(gateway): State<Arc<Gateway>>,
     Json(which): Json<Which>,
 ) -> Result<Json<Value>, Refusal> {
-    let ids = selected(&gateway, &which)?;
+    let ids = selected(&gateway, &which).await?;
     let purged = gateway.queue().purge(ids).await.map_err(failed)?;
     tracing::info!(purged, "dead letters purged");
     Ok(Json(json!({ "purged": purged })))

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::ConfigArg;
 use crate::admin::dlq::{Which, view};
 use crate::config::{self, Config};
-use crate::queue::{Queue, ReplayReport, StoreError, WebhookKey};
+use crate::queue::{Backend, Queue, ReplayReport, StoreError, WebhookKey};
 
 /// `switchyard dlq ...`
 #[derive(Debug, clap::Args)]
@@ -79,10 +79,15 @@ pub fn run(args: DlqArgs) -> anyhow::Result<ExitCode> {
         let answer = match gateway.ask(&args.command).await {
             Ok(answer) => answer?,
             Err(Unreachable) => {
-                eprintln!(
-                    "(no gateway answers at {admin}: reading its data directory {})",
-                    config.queue.dir.display()
-                );
+                match &config.queue.backend {
+                    Backend::Embedded => eprintln!(
+                        "(no gateway answers at {admin}: reading its data directory {})",
+                        config.queue.dir.display()
+                    ),
+                    Backend::Redis(_) => {
+                        eprintln!("(no gateway answers at {admin}: reading the queue in Redis)")
+                    }
+                }
                 offline(&config, &args.command, &admin).await?
             }
         };
@@ -202,7 +207,7 @@ impl Which {
 
 /// The command run on the stopped gateway's store, answering as the admin API would.
 async fn offline(config: &Config, command: &DlqCommand, admin: &str) -> anyhow::Result<Value> {
-    let queue = match Queue::open(&config.queue) {
+    let queue = match Queue::open_for_tool(&config.queue).await {
         Ok(queue) => queue,
         Err(e @ StoreError::Locked { .. }) => {
             bail!(
@@ -230,17 +235,17 @@ async fn offline_answer(
                 ..Which::default()
             };
             let filter = which.filter().map_err(anyhow::Error::msg)?;
-            let letters = queue.dead_letters(&filter, 0, usize::MAX)?;
+            let letters = queue.dead_letters(&filter, 0, usize::MAX).await?;
             let items: Vec<Value> = letters.iter().map(|(id, l)| view(*id, l, false)).collect();
             Ok(json!({ "dead_letters": items, "next": null }))
         }
-        DlqCommand::Show { id } => match queue.dead_letter_by_id(*id)? {
+        DlqCommand::Show { id } => match queue.dead_letter_by_id(*id).await? {
             Some(letter) => Ok(view(*id, &letter, true)),
             None => bail!("no dead letter {id}"),
         },
         DlqCommand::Replay(targets) => {
             let selection = targets.to_which().selection().map_err(anyhow::Error::msg)?;
-            let ids = queue.select(&selection)?;
+            let ids = queue.select(&selection).await?;
             let report = queue
                 .replay(&ids, |webhook| lanes_in(config, webhook))
                 .await?;
@@ -248,7 +253,7 @@ async fn offline_answer(
         }
         DlqCommand::Purge(targets) => {
             let selection = targets.to_which().selection().map_err(anyhow::Error::msg)?;
-            let ids = queue.select(&selection)?;
+            let ids = queue.select(&selection).await?;
             Ok(json!({ "purged": queue.purge(ids).await? }))
         }
     }

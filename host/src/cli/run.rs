@@ -9,7 +9,7 @@ use anyhow::Context;
 use crate::config;
 use crate::filter::FilterRuntime;
 use crate::gateway::{self, Gateway, Listeners, StopSignal};
-use crate::queue::Queue;
+use crate::queue::{Backend, Queue};
 
 use super::systemd::Notifier;
 
@@ -19,17 +19,25 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     for warning in &loaded.warnings {
         tracing::warn!(%warning, "config");
     }
-    let settings = &loaded.config.queue;
-    let queue = Queue::open(settings)?;
-    tracing::info!(
-        dir = %settings.dir.display(),
-        bytes = queue.bytes(),
-        fsync = settings.fsync,
-        "queue open"
-    );
     let systemd = Notifier::from_env();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let settings = &loaded.config.queue;
+        let queue = Queue::open(settings).await?;
+        match &settings.backend {
+            Backend::Embedded => tracing::info!(
+                dir = %settings.dir.display(),
+                bytes = queue.bytes(),
+                fsync = settings.fsync,
+                "queue open"
+            ),
+            Backend::Redis(redis) => tracing::info!(
+                backend = "redis",
+                prefix = %redis.prefix,
+                bytes = queue.bytes(),
+                "queue open"
+            ),
+        }
         let (listen, admin_listen) = (loaded.config.server.listen, loaded.config.admin.listen);
         let filters = FilterRuntime::new(loaded.config.filters.clone())?;
         let gateway = Gateway::start(loaded, filters, queue).await?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::reader::Fields;
 use super::{Batching, DeliverySettings};
-use crate::queue::{FunctionErrors, QueueSettings, RetryPolicy};
+use crate::queue::{Backend, FunctionErrors, QueueSettings, RedisSettings, RetryPolicy};
 
 const SECOND_MS: u64 = 1000;
 const DAY_MS: u64 = 24 * 3600 * SECOND_MS;
@@ -43,23 +43,80 @@ pub(super) fn default_lanes(delivery: Option<u16>, batching: Option<&Batching>) 
     }
 }
 
-/// `[queue]`: the data directory (relative to the config file), its size bound, fsync.
+/// `[queue]`: the backend; the embedded store's data directory (relative to the config file)
+/// and fsync, or Redis's URL and key prefix; the size bound of either.
 pub(super) fn read_queue(fields: Option<Fields>, base_dir: &Path) -> Option<QueueSettings> {
     let mut settings = QueueSettings::in_dir(base_dir.join("data"));
     let Some(mut f) = fields else {
         return Some(settings);
     };
-    if let Some(dir) = f.opt_string("dir") {
-        settings.dir = base_dir.join(dir);
-    }
     if let Some(n) = f.opt_int("max_bytes", 1024..=(1 << 50)) {
         settings.max_bytes = n;
     }
-    if let Some(fsync) = f.opt_bool("fsync") {
-        settings.fsync = fsync;
+    let mut ok = true;
+    let backend = f.opt_string("backend").unwrap_or("embedded");
+    let (own, others): (&[&'static str], &[&'static str]) = match backend {
+        "embedded" => {
+            if let Some(dir) = f.opt_string("dir") {
+                settings.dir = base_dir.join(dir);
+            }
+            if let Some(fsync) = f.opt_bool("fsync") {
+                settings.fsync = fsync;
+            }
+            (&["dir", "fsync"], &["url", "prefix"])
+        }
+        "redis" => {
+            match read_redis(&mut f) {
+                Some(redis) => settings.backend = Backend::Redis(redis),
+                None => ok = false,
+            }
+            (&["url", "prefix"], &["dir", "fsync"])
+        }
+        other => {
+            f.findings().problem(
+                &f.field_path("backend"),
+                format!("is {other:?}; it must be \"embedded\" (the default) or \"redis\""),
+            );
+            return None;
+        }
+    };
+    for key in others {
+        if f.raw(key).is_some() {
+            f.findings().problem(
+                &f.field_path(key),
+                format!(
+                    "applies to backend = {:?} only (this one is {backend:?}, which has {})",
+                    if backend == "redis" {
+                        "embedded"
+                    } else {
+                        "redis"
+                    },
+                    own.join(" and ")
+                ),
+            );
+            ok = false;
+        }
     }
     f.finish();
-    Some(settings)
+    ok.then_some(settings)
+}
+
+/// `url` (required; `redis://` or `rediss://` for TLS, with a password if Redis asks for one)
+/// and `prefix`.
+fn read_redis(f: &mut Fields) -> Option<RedisSettings> {
+    let url = f.string("url")?;
+    if let Err(e) = redis::Client::open(url) {
+        f.findings().problem(
+            &f.field_path("url"),
+            format!("is not a Redis URL Switchyard can use: {e}"),
+        );
+        return None;
+    }
+    let prefix = f.opt_string("prefix").unwrap_or("switchyard:");
+    Some(RedisSettings {
+        url: url.to_owned(),
+        prefix: prefix.to_owned(),
+    })
 }
 
 /// `[delivery]`: the request timeout, and the lanes and retry policy webhooks default to.

@@ -397,6 +397,52 @@ fn the_queue_directory_resolves_against_the_config_and_defaults_beside_it() {
 }
 
 #[test]
+fn the_redis_backend_needs_a_usable_url_and_refuses_the_embedded_stores_settings() {
+    use crate::queue::{Backend, RedisSettings};
+    let app = json!({ "id": "a", "key": "k", "secret": "s" });
+    let queue = json!({ "backend": "redis", "url": "redis://:pw@127.0.0.1:6379/2" });
+    let (config, _) = validate(
+        &json!({ "queue": queue, "apps": [app.clone()] }),
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(
+        config.queue.backend,
+        Backend::Redis(RedisSettings {
+            url: "redis://:pw@127.0.0.1:6379/2".into(),
+            prefix: "switchyard:".into(),
+        })
+    );
+    assert!(
+        !format!("{:?}", config.queue).contains("pw@"),
+        "the password stays out of logs"
+    );
+    let with = |queue: Value| json!({ "queue": queue, "apps": [app.clone()] });
+    assert_one_problem(
+        with(json!({ "backend": "redis" })),
+        "queue.url: is required",
+    );
+    assert_one_problem(
+        with(json!({ "backend": "redis", "url": "http://127.0.0.1" })),
+        "queue.url: is not a Redis URL Switchyard can use",
+    );
+    let tls = json!({ "backend": "redis", "url": "rediss://:pw@redis.internal:6380" });
+    assert!(problems(with(tls)).is_empty(), "TLS");
+    assert_one_problem(
+        with(json!({ "backend": "redis", "url": "redis://127.0.0.1", "fsync": false })),
+        "queue.fsync: applies to backend = \"embedded\" only",
+    );
+    assert_one_problem(
+        with(json!({ "prefix": "x:" })),
+        "queue.prefix: applies to backend = \"redis\" only",
+    );
+    assert_one_problem(
+        with(json!({ "backend": "postgres" })),
+        "queue.backend: is \"postgres\"; it must be \"embedded\" (the default) or \"redis\"",
+    );
+}
+
+#[test]
 fn lanes_default_to_16_or_64_for_one_event_deliveries_unless_set() {
     let lanes_of = |tree: Value| -> Vec<u16> {
         let (config, _) = validate(&tree, Path::new(".")).unwrap();

@@ -18,8 +18,8 @@ use crate::clock::now_ms;
 use crate::config::Target;
 use crate::metrics::WebhookStats;
 use crate::queue::{
-    DeadLetter, DeliveryState, Events, JOB_KEY_LEN, Job, JobKey, LaneId, Queue, Reason, StoredJob,
-    Taken, WebhookKey, jitter,
+    Caps, DeadLetter, DeliveryState, Events, JOB_KEY_LEN, Job, JobKey, LaneId, Queue, Reason,
+    StoredJob, Taken, WebhookKey, jitter,
 };
 
 /// How long a lane waits before reading again after the store failed to answer.
@@ -108,6 +108,9 @@ enum Ended {
     Done(u64),
     /// The lane was told to stop.
     Stopped,
+    /// Its lease lapsed (Redis unreachable, or this node stalled): another node may be
+    /// delivering it now.
+    Lost,
 }
 
 impl Lane {
@@ -120,6 +123,17 @@ impl Lane {
         // Jobs taken for the next delivery, held while a batching window fills it.
         let mut held: Vec<StoredJob> = Vec::new();
         loop {
+            let Some(turn) = self.queue.begin(self.id) else {
+                // Another gateway delivers this lane (Redis): when it is ours again, read it
+                // from its first job, which is the first one not delivered.
+                held.clear();
+                cursor = None;
+                self.head_enqueued_ms.store(0, Ordering::Relaxed);
+                tokio::select! {
+                    () = lane.notify.notified() => continue,
+                    () = self.stop.cancelled() => return,
+                }
+            };
             let batching = self.destination.load().batching;
             let events: usize = held.iter().map(|j| j.job.events.count as usize).sum();
             let bytes: usize = held.iter().map(|j| j.size as usize).sum();
@@ -127,10 +141,12 @@ impl Lane {
             if !attempted && events < batching.max_events && bytes < batching.max_bytes {
                 let after = held.last().map(|j| j.key.seq).or(cursor);
                 let room = (batching.max_events - events, batching.max_bytes - bytes);
-                match self
-                    .queue
-                    .read_lane(self.id, after, room.0, room.1, held.is_empty())
-                {
+                let caps = Caps {
+                    max_events: room.0,
+                    max_bytes: room.1,
+                    first_always: held.is_empty(),
+                };
+                match self.queue.read_lane(self.id, after, caps).await {
                     Ok(more) => held.extend(more),
                     Err(error) => {
                         tracing::error!(webhook = %self.webhook, lane = self.id.lane, %error, "cannot read the lane");
@@ -142,6 +158,7 @@ impl Lane {
                 }
             }
             let Some(head) = held.first() else {
+                drop(turn);
                 self.head_enqueued_ms.store(0, Ordering::Relaxed);
                 tokio::select! {
                     () = lane.notify.notified() => continue,
@@ -168,6 +185,7 @@ impl Lane {
             let delivery = Delivery::from_jobs(std::mem::take(&mut held), self.queue.store_id());
             match self.deliver(delivery).await {
                 Ended::Done(seq) => cursor = Some(seq),
+                Ended::Lost => cursor = None,
                 Ended::Stopped => return,
             }
         }
@@ -205,6 +223,9 @@ impl Lane {
                 );
                 return self.give_up(delivery, Reason::Expired, detail).await;
             }
+            if !self.queue.holds(self.id) {
+                return Ended::Lost;
+            }
             let probe = match self.circuit.admit() {
                 Admission::Send => false,
                 Admission::Probe => true,
@@ -239,7 +260,7 @@ impl Lane {
                     self.stats
                         .delivered(delivery.event_count, Duration::from_millis(waited));
                     let last = delivery.last_seq();
-                    self.queue.delivered(delivery.jobs);
+                    self.queue.delivered(delivery.jobs).await;
                     return Ended::Done(last);
                 }
                 Err(error) => {

@@ -163,14 +163,12 @@ impl Gateway {
     }
 
     /// Why the gateway should not get traffic now, if it should not: shutting down, or its
-    /// store closed.
+    /// store closed or unreachable.
     pub fn not_ready(&self) -> Option<&'static str> {
         if self.stopping.load(Ordering::Relaxed) {
             Some("shutting down")
-        } else if !self.queue.is_open() {
-            Some("the queue's store is closed")
         } else {
-            None
+            self.queue.not_ready()
         }
     }
 

@@ -40,6 +40,8 @@ pub enum IngestError {
     QueueFull,
     #[error("the gateway is at capacity; retry later")]
     Busy,
+    #[error("the gateway's queue store is unreachable; retry later")]
+    Unavailable(#[source] Arc<StoreError>),
     #[error("the batch could not be stored; retry later")]
     Store(#[source] Arc<StoreError>),
 }
@@ -52,7 +54,9 @@ impl IngestError {
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Body(_) | Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::MissingKey | Self::UnknownKey | Self::BadSignature => StatusCode::UNAUTHORIZED,
-            Self::ShuttingDown | Self::QueueFull | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::QueueFull | Self::Busy | Self::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -67,7 +71,9 @@ impl IngestError {
             Self::Malformed(_) => IngestOutcome::Malformed,
             Self::QueueFull => IngestOutcome::QueueFull,
             Self::Busy => IngestOutcome::Busy,
-            Self::ShuttingDown | Self::Store(_) => IngestOutcome::Unavailable,
+            Self::ShuttingDown | Self::Unavailable(_) | Self::Store(_) => {
+                IngestOutcome::Unavailable
+            }
         }
     }
 }

@@ -46,7 +46,7 @@ pub async fn ingest_pusher(
         Ok(_) => IngestOutcome::Accepted,
         Err(e) => {
             match e {
-                IngestError::Store(source) => {
+                IngestError::Store(source) | IngestError::Unavailable(source) => {
                     tracing::error!(app = seen.app, status = e.status().as_u16(), error = %source, "ingest failed to store a batch");
                 }
                 _ => {
@@ -123,6 +123,7 @@ async fn accept(
         }),
         Err(AppendError::Full { .. }) => Err(IngestError::QueueFull),
         Err(AppendError::Closed) => Err(IngestError::ShuttingDown),
+        Err(AppendError::Unavailable(e)) => Err(IngestError::Unavailable(e)),
         Err(AppendError::Store(e)) => Err(IngestError::Store(e)),
     }
 }

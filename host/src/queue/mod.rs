@@ -6,7 +6,8 @@
 //!
 //! Guarantees:
 //! - **Acknowledged means on disk.** [`Queue::append`] answers once the request's jobs are
-//!   written and fsynced, all or none; concurrent requests share one fsync ([`writer`]).
+//!   written and fsynced, all or none; concurrent requests share one fsync ([`writer`]). With
+//!   Redis: once one script wrote them all, durable as far as Redis's persistence makes it.
 //! - **Order per lane.** Jobs get a sequence number in the order they are written; a lane
 //!   reads its jobs in that order. A webhook's channels are spread over its lanes by hash
 //!   ([`lane_of`]), so one channel's events stay in one lane.
@@ -15,39 +16,43 @@
 //! - **Nothing secret.** Jobs hold app and webhook names and events, never a secret, a target
 //!   or credentials: those come from the config running when a delivery is sent.
 //!
-//! The store is fjall (an LSM tree, pure Rust), chosen over redb by measurement: see
-//! `bench/queue-store/`.
+//! Two backends give these guarantees behind [`Queue`]: the embedded store ([`embedded`], the
+//! default: fjall, an LSM tree in pure Rust, chosen over redb by measurement, see
+//! `bench/queue-store/`), and Redis Streams ([`redis`], `[queue] backend = "redis"`), where
+//! "on disk" means what the Redis server's persistence settings make of an acknowledged write.
 
+mod embedded;
 mod keys;
 mod lanes;
 mod record;
+mod redis;
 mod retry;
 mod store;
 #[cfg(test)]
 mod tests;
 mod writer;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use tokio::sync::oneshot;
 
 pub use keys::{JOB_KEY_LEN, JobKey, LaneId, QueueId, WebhookKey, by_lane, lane_of};
 pub use lanes::LaneState;
 pub use record::{DeadLetter, DeliveryState, Events, Job, Reason};
+pub use redis::RedisSettings;
 pub use retry::{FunctionErrors, MAX_RETRY_AFTER, RetryPolicy, jitter};
 pub use store::{StoreError, StoredJob};
 pub use writer::Taken;
 
-use store::Store;
-use writer::{Command, Writer};
+use embedded::Embedded;
+use redis::RedisQueue;
 
 use crate::clock::now_ms;
 use crate::event::Event;
+
+/// The detail of a dead letter whose webhook was removed.
+const REMOVED: &str = "the webhook was removed from the config";
 
 /// Where accepted events wait, and how much of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +64,17 @@ pub struct QueueSettings {
     /// fsync before acknowledging. Off, an acknowledged event survives the process crashing
     /// but not the machine losing power.
     pub fsync: bool,
+    /// Where the jobs are kept; `dir` and `fsync` are the embedded store's.
+    pub backend: Backend,
+}
+
+/// Which store keeps the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded store in `dir` (the default).
+    Embedded,
+    /// Redis Streams on a Redis server, shared by every node pointed at it.
+    Redis(RedisSettings),
 }
 
 impl QueueSettings {
@@ -68,6 +84,7 @@ impl QueueSettings {
             dir,
             max_bytes: 1 << 30,
             fsync: true,
+            backend: Backend::Embedded,
         }
     }
 }
@@ -148,6 +165,9 @@ pub enum AppendError {
     Full { max_bytes: u64 },
     #[error("the queue is closed: the gateway is shutting down")]
     Closed,
+    /// The store cannot be reached now (Redis down): the sender should try again shortly.
+    #[error("the queue's store is unreachable: {0}")]
+    Unavailable(#[source] Arc<StoreError>),
     #[error(transparent)]
     Store(Arc<StoreError>),
 }
@@ -221,193 +241,92 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// State the writer keeps up to date for everyone else.
-#[derive(Debug, Default)]
-struct Shared {
-    lanes: Mutex<HashMap<LaneId, Arc<LaneState>>>,
-    depth: Mutex<HashMap<QueueId, Arc<AtomicU64>>>,
-    dead_lettered: Mutex<HashMap<QueueId, Arc<AtomicU64>>>,
-    names: RwLock<HashMap<QueueId, WebhookKey>>,
-    bytes: AtomicU64,
-    /// Appends made durable, and the fsyncs (or flushes, without fsync) that did it.
-    appends: AtomicU64,
-    syncs: AtomicU64,
-}
-
-fn entry<K: std::hash::Hash + Eq, V: Default>(map: &Mutex<HashMap<K, Arc<V>>>, key: K) -> Arc<V> {
-    map.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .entry(key)
-        .or_default()
-        .clone()
-}
-
-impl Shared {
-    fn lane(&self, lane: LaneId) -> Arc<LaneState> {
-        entry(&self.lanes, lane)
-    }
-
-    /// Every lane of `queue` known so far.
-    fn lanes_of(&self, queue: QueueId) -> Vec<Arc<LaneState>> {
-        let lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
-        lanes
-            .iter()
-            .filter(|(id, _)| id.queue == queue)
-            .map(|(_, state)| state.clone())
-            .collect()
-    }
-
-    fn depth(&self, queue: QueueId) -> Arc<AtomicU64> {
-        entry(&self.depth, queue)
-    }
-
-    fn dead_lettered(&self, queue: QueueId) -> Arc<AtomicU64> {
-        entry(&self.dead_lettered, queue)
-    }
-}
-
-/// The durable queue; cheap to clone (clones share the store and the writer).
+/// The queue; cheap to clone (clones share the backend and its connections).
 #[derive(Debug, Clone)]
 pub struct Queue {
-    inner: Arc<Inner>,
+    backend: Open,
 }
 
-#[derive(Debug)]
-struct Inner {
-    /// Taken at close, so the store's lock is released while clones of the queue live on.
-    store: RwLock<Option<Store>>,
-    shared: Arc<Shared>,
-    commands: Mutex<Option<std::sync::mpsc::Sender<Command>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
-    store_id: u64,
-    /// Lanes that held jobs when the store was opened, by webhook.
-    lanes_at_open: HashMap<QueueId, Vec<u16>>,
-    max_bytes: u64,
+#[derive(Debug, Clone)]
+enum Open {
+    Embedded(Embedded),
+    Redis(RedisQueue),
 }
 
 impl Queue {
-    /// Opens the store in `settings.dir` (creating it), reads what waits there and starts the
-    /// writer. Blocking: the scan reads the whole store.
-    pub fn open(settings: &QueueSettings) -> Result<Self, StoreError> {
-        let store = Store::open(&settings.dir)?;
-        let recovered = store.recover()?;
-        let shared = Arc::new(Shared::default());
-        shared.bytes.store(recovered.bytes, Ordering::Relaxed);
-        for (queue, events) in &recovered.events {
-            shared.depth(*queue).store(*events, Ordering::Relaxed);
-        }
-        *shared.names.write().unwrap_or_else(|p| p.into_inner()) = recovered.names.clone();
-        let (commands, receiver) = std::sync::mpsc::channel();
-        let writer = Writer::new(
-            store.clone(),
-            shared.clone(),
-            &recovered,
-            settings.max_bytes,
-            settings.fsync,
-        );
-        let thread = std::thread::Builder::new()
-            .name("queue-writer".into())
-            .spawn(move || writer.run(receiver))
-            .map_err(|e| StoreError::Io(fjall::Error::Io(e)))?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                store: RwLock::new(Some(store)),
-                shared,
-                commands: Mutex::new(Some(commands)),
-                writer: Mutex::new(Some(thread)),
-                store_id: recovered.store_id,
-                lanes_at_open: recovered.lanes,
-                max_bytes: settings.max_bytes,
-            }),
-        })
+    /// Opens the backend `settings` name for a gateway: the embedded store (reading what
+    /// waits there), or Redis (connecting, and taking lane leases as one node of the cluster).
+    pub async fn open(settings: &QueueSettings) -> Result<Self, StoreError> {
+        Self::open_as(settings, true).await
     }
 
-    /// Runs `read` on the store, unless the queue is closed.
-    fn read<T>(&self, read: impl FnOnce(&Store) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let store = self.inner.store.read().unwrap_or_else(|p| p.into_inner());
-        store.as_ref().map_or(Err(StoreError::Closed), read)
+    /// Opens the queue for a tool (the `dlq` CLI): as [`Self::open`], but on Redis not as a
+    /// node (no leases), so it works beside running gateways.
+    pub async fn open_for_tool(settings: &QueueSettings) -> Result<Self, StoreError> {
+        Self::open_as(settings, false).await
     }
 
-    fn send(&self, command: Command) -> bool {
-        let commands = self
-            .inner
-            .commands
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        commands.as_ref().is_some_and(|c| c.send(command).is_ok())
-    }
-
-    async fn ask<T>(
-        &self,
-        command: impl FnOnce(oneshot::Sender<Result<T, Arc<StoreError>>>) -> Command,
-    ) -> Result<T, QueueError> {
-        let (reply, answer) = oneshot::channel();
-        if !self.send(command(reply)) {
-            return Err(QueueError::Closed);
-        }
-        answer
-            .await
-            .map_err(|_| QueueError::Closed)?
-            .map_err(Into::into)
+    async fn open_as(settings: &QueueSettings, gateway: bool) -> Result<Self, StoreError> {
+        let backend = match &settings.backend {
+            Backend::Embedded => {
+                let settings = settings.clone();
+                let open = tokio::task::spawn_blocking(move || Embedded::open(&settings));
+                Open::Embedded(open.await.map_err(|_| StoreError::Closed)??)
+            }
+            Backend::Redis(redis) => {
+                Open::Redis(RedisQueue::open(redis, settings.max_bytes, gateway).await?)
+            }
+        };
+        Ok(Self { backend })
     }
 
     /// A random id made when the store was created: delivery ids include it, so two stores
     /// never give the same id.
     pub fn store_id(&self) -> u64 {
-        self.inner.store_id
+        match &self.backend {
+            Open::Embedded(q) => q.store_id(),
+            Open::Redis(q) => q.store_id(),
+        }
     }
 
     /// The most bytes the store holds.
     pub fn max_bytes(&self) -> u64 {
-        self.inner.max_bytes
+        match &self.backend {
+            Open::Embedded(q) => q.max_bytes(),
+            Open::Redis(q) => q.max_bytes(),
+        }
     }
 
-    /// Appends made durable so far, and the syncs that made them so: with group commit, many
-    /// appends share one sync.
-    pub fn appends_and_syncs(&self) -> (u64, u64) {
-        let shared = &self.inner.shared;
-        (
-            shared.appends.load(Ordering::Relaxed),
-            shared.syncs.load(Ordering::Relaxed),
-        )
-    }
-
-    /// Bytes of jobs and dead letters in the store now.
+    /// Bytes of jobs and dead letters in the store (Redis: as of its last poll).
     pub fn bytes(&self) -> u64 {
-        self.inner.shared.bytes.load(Ordering::Relaxed)
+        match &self.backend {
+            Open::Embedded(q) => q.bytes(),
+            Open::Redis(q) => q.bytes(),
+        }
     }
 
     /// Webhooks the store knows, with the lanes that held jobs when it was opened.
     pub fn stored_webhooks(&self) -> Vec<(QueueId, WebhookKey, Vec<u16>)> {
-        let names = self
-            .inner
-            .shared
-            .names
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        names
-            .iter()
-            .map(|(id, name)| {
-                let lanes = self
-                    .inner
-                    .lanes_at_open
-                    .get(id)
-                    .cloned()
-                    .unwrap_or_default();
-                (*id, name.clone(), lanes)
-            })
-            .collect()
+        match &self.backend {
+            Open::Embedded(q) => q.stored_webhooks(),
+            Open::Redis(q) => q.stored_webhooks(),
+        }
     }
 
     /// The webhook's number in the store, assigned (durably) on first use.
     pub async fn register(&self, webhook: &WebhookKey) -> Result<QueueId, QueueError> {
-        let webhook = webhook.clone();
-        self.ask(|reply| Command::Register { webhook, reply }).await
+        match &self.backend {
+            Open::Embedded(q) => q.register(webhook).await,
+            Open::Redis(q) => q.register(webhook).await,
+        }
     }
 
     /// Keeps jobs routed to a webhook configured again after [`Self::retire`].
     pub fn reactivate(&self, queue: QueueId) {
-        self.send(Command::Reactivate { queue });
+        match &self.backend {
+            Open::Embedded(q) => q.reactivate(queue),
+            Open::Redis(q) => q.reactivate(queue),
+        }
     }
 
     /// Writes one ingest request's jobs, and the events its filters dead-lettered, durably and
@@ -418,69 +337,74 @@ impl Queue {
         dead_letters: Vec<DeadLetter>,
         dedupe: Option<DedupeKey>,
     ) -> Result<Appended, AppendError> {
-        let (reply, answer) = oneshot::channel();
-        let command = Command::Append {
-            jobs,
-            dead_letters,
-            dedupe,
-            reply,
-        };
-        if !self.send(command) {
-            return Err(AppendError::Closed);
+        match &self.backend {
+            Open::Embedded(q) => q.append(jobs, dead_letters, dedupe).await,
+            Open::Redis(q) => q.append(jobs, dead_letters, dedupe).await,
         }
-        answer.await.map_err(|_| AppendError::Closed)?
+    }
+
+    /// A turn at delivering on `lane`, if this node may now: always with the embedded store;
+    /// with Redis, while this gateway holds the lane's lease. The turn ends when dropped.
+    pub fn begin(&self, lane: LaneId) -> Option<Turn> {
+        match &self.backend {
+            Open::Embedded(_) => Some(Turn(None)),
+            Open::Redis(q) => q.begin(lane).then(|| Turn(Some((q.clone(), lane)))),
+        }
+    }
+
+    /// Whether this node may go on delivering `lane` (with Redis: still holds its lease).
+    pub fn holds(&self, lane: LaneId) -> bool {
+        match &self.backend {
+            Open::Embedded(_) => true,
+            Open::Redis(q) => q.holds(lane),
+        }
     }
 
     /// The lane's wake-up (`notify`: jobs were written to it).
     pub fn lane(&self, lane: LaneId) -> Arc<LaneState> {
-        self.inner.shared.lane(lane)
+        match &self.backend {
+            Open::Embedded(q) => q.lane(lane),
+            Open::Redis(q) => q.lane(lane),
+        }
     }
 
     /// Events waiting for the webhook.
     pub fn depth(&self, queue: QueueId) -> u64 {
-        self.inner.shared.depth(queue).load(Ordering::Relaxed)
+        match &self.backend {
+            Open::Embedded(q) => q.depth(queue),
+            Open::Redis(q) => q.depth(queue),
+        }
     }
 
     /// Dead letters made for the webhook since the gateway started.
     pub fn dead_lettered(&self, queue: QueueId) -> u64 {
-        self.inner
-            .shared
-            .dead_lettered(queue)
-            .load(Ordering::Relaxed)
+        match &self.backend {
+            Open::Embedded(q) => q.dead_lettered(queue),
+            Open::Redis(q) => q.dead_lettered(queue),
+        }
     }
 
-    /// The next jobs of `lane` after sequence `after` (the last one its worker took), up to
-    /// `max_events` and `max_bytes` (`first_always`: the first job even if it alone is
-    /// larger), in order ([`Store::read_lane`]): handed over in memory when the lane keeps up,
-    /// read from the store otherwise.
-    pub fn read_lane(
+    /// The next jobs of `lane` after sequence `after` (the last one its worker took), as many
+    /// as `caps` allow, in order.
+    pub async fn read_lane(
         &self,
         lane: LaneId,
         after: Option<u64>,
-        max_events: usize,
-        max_bytes: usize,
-        first_always: bool,
+        caps: Caps,
     ) -> Result<Vec<StoredJob>, StoreError> {
-        let caps = Caps {
-            max_events,
-            max_bytes,
-            first_always,
-        };
-        let state = self.inner.shared.lane(lane);
-        if let Some(jobs) = state.take(caps) {
-            return Ok(jobs);
+        match &self.backend {
+            Open::Embedded(q) => q.read_lane(lane, after, caps),
+            Open::Redis(q) => q.read_lane(lane, after, caps).await,
         }
-        let (jobs, at_end) = self.read(|store| store.read_lane(lane, after, caps))?;
-        if at_end {
-            let last_seen = jobs.last().map(|j| j.key.seq).or(after).unwrap_or(0);
-            state.read_to_end(last_seen);
-        }
-        Ok(jobs)
     }
 
-    /// Removes delivered jobs. Not waited for: a lane reads on past them.
-    pub fn delivered(&self, jobs: Vec<Taken>) {
-        self.send(Command::Delivered { jobs });
+    /// Removes delivered jobs. A lane reads on past them whether or not this succeeded:
+    /// failing, they are delivered again after a restart (at least once).
+    pub async fn delivered(&self, jobs: Vec<Taken>) {
+        match &self.backend {
+            Open::Embedded(q) => q.delivered(jobs),
+            Open::Redis(q) => q.delivered(jobs).await,
+        }
     }
 
     /// Replaces a failed delivery's jobs by one job at `key` holding the delivery's state.
@@ -490,13 +414,10 @@ impl Queue {
         key: JobKey,
         job: Job,
     ) -> Result<(), QueueError> {
-        self.ask(|reply| Command::Reschedule {
-            jobs,
-            key,
-            job,
-            reply,
-        })
-        .await
+        match &self.backend {
+            Open::Embedded(q) => q.reschedule(jobs, key, job).await,
+            Open::Redis(q) => q.reschedule(jobs, key, job).await,
+        }
     }
 
     /// Moves jobs to the dead letters as `letter`; returns its id.
@@ -505,33 +426,45 @@ impl Queue {
         jobs: Vec<Taken>,
         letter: DeadLetter,
     ) -> Result<u64, QueueError> {
-        self.ask(|reply| Command::DeadLetter {
-            jobs,
-            letter,
-            reply,
-        })
-        .await
+        match &self.backend {
+            Open::Embedded(q) => q.dead_letter(jobs, letter).await,
+            Open::Redis(q) => q.dead_letter(jobs, letter).await,
+        }
     }
 
     /// Dead-letters every job of a removed webhook, and any routed to it from now on until it
     /// is registered again; returns how many jobs were moved.
     pub async fn retire(&self, queue: QueueId) -> Result<u64, QueueError> {
-        self.ask(|reply| Command::Retire { queue, reply }).await
+        match &self.backend {
+            Open::Embedded(q) => q.retire(queue).await,
+            Open::Redis(q) => q.retire(queue).await,
+        }
     }
 
     /// Dead letters matching `filter`, in id order from `from`, at most `limit`.
-    pub fn dead_letters(
+    pub async fn dead_letters(
         &self,
         filter: &DeadLetterFilter,
         from: u64,
         limit: usize,
     ) -> Result<Vec<(u64, DeadLetter)>, StoreError> {
-        self.read(|store| store.dead_letters(from, limit, |l| filter.matches(l)))
+        match &self.backend {
+            Open::Embedded(q) => q.dead_letters(filter, from, limit),
+            Open::Redis(q) => q.dead_letters(filter, from, limit).await,
+        }
+    }
+
+    /// One dead letter.
+    pub async fn dead_letter_by_id(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
+        match &self.backend {
+            Open::Embedded(q) => q.dead_letter_by_id(id),
+            Open::Redis(q) => q.dead_letter_by_id(id).await,
+        }
     }
 
     /// The ids of the dead letters `selection` names (ids that do not exist are kept: the
     /// caller reports them).
-    pub fn select(&self, selection: &Selection) -> Result<Vec<u64>, StoreError> {
+    pub async fn select(&self, selection: &Selection) -> Result<Vec<u64>, StoreError> {
         let filter = match selection {
             Selection::Ids(ids) => return Ok(ids.clone()),
             Selection::Matching(filter) => filter,
@@ -539,20 +472,13 @@ impl Queue {
         let mut ids = Vec::new();
         let mut from = 0;
         loop {
-            let page = self.dead_letters(filter, from, 1000)?;
+            let page = self.dead_letters(filter, from, 1000).await?;
             let Some((last, _)) = page.last() else {
                 return Ok(ids);
             };
             from = last + 1;
             ids.extend(page.iter().map(|(id, _)| *id));
         }
-    }
-
-    /// One dead letter.
-    pub fn dead_letter_by_id(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
-        Ok(self
-            .read(|store| store.dead_letter(id))?
-            .map(|(letter, _)| letter))
     }
 
     /// Queues the events of dead letters `ids` again, each to its webhook as configured now:
@@ -566,7 +492,7 @@ impl Queue {
         let mut report = ReplayReport::default();
         let mut letters = Vec::new();
         for id in ids {
-            let Some(letter) = self.dead_letter_by_id(*id)? else {
+            let Some(letter) = self.dead_letter_by_id(*id).await? else {
                 report.skip(*id, "no such dead letter");
                 continue;
             };
@@ -584,7 +510,10 @@ impl Queue {
             }
         }
         let asked: Vec<u64> = letters.iter().map(|(id, _)| *id).collect();
-        let replayed = self.ask(|reply| Command::Replay { letters, reply }).await?;
+        let replayed = match &self.backend {
+            Open::Embedded(q) => q.replay_letters(letters).await?,
+            Open::Redis(q) => q.replay_letters(letters).await?,
+        };
         for id in asked.iter().filter(|id| !replayed.contains(id)) {
             report.skip(*id, "replayed or purged meanwhile");
         }
@@ -594,41 +523,39 @@ impl Queue {
 
     /// Removes dead letters; returns how many there were.
     pub async fn purge(&self, ids: Vec<u64>) -> Result<u64, QueueError> {
-        self.ask(|reply| Command::Purge { ids, reply }).await
+        match &self.backend {
+            Open::Embedded(q) => q.purge(ids).await,
+            Open::Redis(q) => q.purge(ids).await,
+        }
     }
 
-    /// Whether the store is open and its writer takes writes (false once closed).
-    pub fn is_open(&self) -> bool {
-        let commands = self.inner.commands.lock();
-        commands.unwrap_or_else(|p| p.into_inner()).is_some()
+    /// Why the queue cannot take writes now, if it cannot: closed, or its Redis unreachable.
+    pub fn not_ready(&self) -> Option<&'static str> {
+        match &self.backend {
+            Open::Embedded(q) => (!q.is_open()).then_some("the queue's store is closed"),
+            Open::Redis(q) => q.not_ready(),
+        }
     }
 
-    /// Persists everything, stops the writer and closes the store. Later writes fail with
+    /// Persists everything and closes the store. Later writes fail with
     /// [`QueueError::Closed`].
     pub async fn close(&self) {
-        let (reply, done) = oneshot::channel();
-        if self.send(Command::Close { reply }) {
-            let _ = done.await;
+        match &self.backend {
+            Open::Embedded(q) => q.close().await,
+            Open::Redis(q) => q.close().await,
         }
-        self.inner
-            .commands
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        let thread = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(thread) = thread {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
+/// A lane's turn at delivering ([`Queue::begin`]); a node does not let a lane's lease go while
+/// a turn on it lasts.
+pub struct Turn(Option<(RedisQueue, LaneId)>);
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if let Some((queue, lane)) = &self.0 {
+            queue.end(*lane);
         }
-        self.inner
-            .store
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
     }
 }
 

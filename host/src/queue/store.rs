@@ -47,6 +47,8 @@ pub enum StoreError {
     Io(#[from] fjall::Error),
     #[error("the queue is closed")]
     Closed,
+    #[error("Redis: {0}")]
+    Redis(#[from] redis::RedisError),
     #[error("queue store holds an unreadable {what} record: {source}")]
     Corrupt {
         what: &'static str,

@@ -24,12 +24,28 @@ fn job(channel: &str, n: u32) -> Job {
 
 /// A queue in `dir` with one webhook registered.
 async fn open_with_webhook(dir: &std::path::Path) -> (Queue, QueueId) {
-    let queue = Queue::open(&settings(dir)).unwrap();
+    let queue = Queue::open(&settings(dir)).await.unwrap();
     let id = queue
         .register(&WebhookKey::new("app", "hooks"))
         .await
         .unwrap();
     (queue, id)
+}
+
+fn embedded(queue: &Queue) -> &Embedded {
+    let Open::Embedded(store) = &queue.backend else {
+        panic!("these tests open the embedded store")
+    };
+    store
+}
+
+/// Up to `max_events`, whatever their size.
+fn up_to(max_events: usize) -> Caps {
+    Caps {
+        max_events,
+        max_bytes: usize::MAX,
+        first_always: true,
+    }
 }
 
 fn lane(queue: QueueId, lane: u16) -> LaneId {
@@ -68,27 +84,26 @@ async fn jobs_come_back_in_order_survive_a_reopen_and_go_once_delivered() {
         .await
         .unwrap();
     assert_eq!(queue.depth(id), 6);
-    let read = queue
-        .read_lane(lane(id, 3), None, 3, usize::MAX, true)
-        .unwrap();
+    let read = queue.read_lane(lane(id, 3), None, up_to(3)).await.unwrap();
     assert_eq!(data(&read), ["0", "1", "2"], "at most max_events, in order");
-    queue.delivered(read.iter().map(Taken::from).collect());
+    queue
+        .delivered(read.iter().map(Taken::from).collect())
+        .await;
     let after = Some(read[2].key.seq);
     assert_eq!(
         data(
             &queue
-                .read_lane(lane(id, 3), after, 10, usize::MAX, true)
+                .read_lane(lane(id, 3), after, up_to(10))
+                .await
                 .unwrap()
         ),
         ["3", "4"]
     );
     queue.close().await;
 
-    let queue = Queue::open(&settings(dir.path())).unwrap();
+    let queue = Queue::open(&settings(dir.path())).await.unwrap();
     assert_eq!(queue.depth(id), 3, "the deliveries were persisted at close");
-    let waiting = queue
-        .read_lane(lane(id, 3), None, 10, usize::MAX, true)
-        .unwrap();
+    let waiting = queue.read_lane(lane(id, 3), None, up_to(10)).await.unwrap();
     assert_eq!(data(&waiting), ["3", "4"]);
     let stored = queue.stored_webhooks();
     assert_eq!(stored.len(), 1);
@@ -106,7 +121,8 @@ async fn jobs_come_back_in_order_survive_a_reopen_and_go_once_delivered() {
     append_one(&queue, lane(id, 3), job("c", 5)).await.unwrap();
     let after = waiting.last().map(|j| j.key.seq);
     let next = queue
-        .read_lane(lane(id, 3), after, 10, usize::MAX, true)
+        .read_lane(lane(id, 3), after, up_to(10))
+        .await
         .unwrap();
     assert_eq!(data(&next), ["5"]);
     assert!(next[0].key.seq > waiting[1].key.seq);
@@ -117,7 +133,7 @@ async fn jobs_come_back_in_order_survive_a_reopen_and_go_once_delivered() {
 async fn concurrent_appends_share_syncs() {
     let dir = tempfile::tempdir().unwrap();
     let (queue, id) = open_with_webhook(dir.path()).await;
-    let (before_appends, before_syncs) = queue.appends_and_syncs();
+    let (before_appends, before_syncs) = embedded(&queue).appends_and_syncs();
     let tasks: Vec<_> = (0..200)
         .map(|n| {
             let queue = queue.clone();
@@ -127,7 +143,7 @@ async fn concurrent_appends_share_syncs() {
     for task in tasks {
         assert_eq!(task.await.unwrap().unwrap(), Appended::Stored);
     }
-    let (appends, syncs) = queue.appends_and_syncs();
+    let (appends, syncs) = embedded(&queue).appends_and_syncs();
     assert_eq!(appends - before_appends, 200);
     assert!(
         syncs - before_syncs < 200,
@@ -142,7 +158,7 @@ async fn past_max_bytes_an_append_is_refused_whole() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = settings(dir.path());
     settings.max_bytes = 2000;
-    let queue = Queue::open(&settings).unwrap();
+    let queue = Queue::open(&settings).await.unwrap();
     let id = queue
         .register(&WebhookKey::new("app", "hooks"))
         .await
@@ -203,9 +219,7 @@ async fn a_failed_delivery_becomes_one_fixed_job_at_the_head() {
     for n in 0..4 {
         append_one(&queue, lane(id, 0), job("c", n)).await.unwrap();
     }
-    let read = queue
-        .read_lane(lane(id, 0), None, 3, usize::MAX, true)
-        .unwrap();
+    let read = queue.read_lane(lane(id, 0), None, up_to(3)).await.unwrap();
     let merged = Job {
         enqueued_ms: read[0].job.enqueued_ms,
         events: Events {
@@ -227,14 +241,13 @@ async fn a_failed_delivery_becomes_one_fixed_job_at_the_head() {
     };
     let taken = read.iter().map(Taken::from).collect();
     queue.reschedule(taken, read[0].key, merged).await.unwrap();
-    let head = queue
-        .read_lane(lane(id, 0), None, 10, usize::MAX, true)
-        .unwrap();
+    let head = queue.read_lane(lane(id, 0), None, up_to(10)).await.unwrap();
     assert_eq!(head.len(), 1, "an attempted delivery comes alone");
     assert_eq!(data(&head), ["0", "1", "2"]);
     assert_eq!(head[0].job.delivery.as_ref().unwrap().attempts, 1);
     let rest = queue
-        .read_lane(lane(id, 0), Some(head[0].key.seq), 10, usize::MAX, true)
+        .read_lane(lane(id, 0), Some(head[0].key.seq), up_to(10))
+        .await
         .unwrap();
     assert_eq!(data(&rest), ["3"]);
     assert_eq!(queue.depth(id), 4);
@@ -244,7 +257,7 @@ async fn a_failed_delivery_becomes_one_fixed_job_at_the_head() {
 #[tokio::test]
 async fn dead_letters_are_kept_replayed_to_current_lanes_and_purged() {
     let dir = tempfile::tempdir().unwrap();
-    let queue = Queue::open(&settings(dir.path())).unwrap();
+    let queue = Queue::open(&settings(dir.path())).await.unwrap();
     let webhook = WebhookKey::new("app", "hooks");
     let id = queue.register(&webhook).await.unwrap();
     let jobs = vec![
@@ -260,9 +273,7 @@ async fn dead_letters_are_kept_replayed_to_current_lanes_and_purged() {
         NewJob::new(lane(id, 7), job("z", 4)),
     ];
     queue.append(jobs, Vec::new(), None).await.unwrap();
-    let read = queue
-        .read_lane(lane(id, 0), None, 10, usize::MAX, true)
-        .unwrap();
+    let read = queue.read_lane(lane(id, 0), None, up_to(10)).await.unwrap();
     let letter = DeadLetter {
         webhook: webhook.clone(),
         events: read[0].job.events.clone(),
@@ -276,14 +287,14 @@ async fn dead_letters_are_kept_replayed_to_current_lanes_and_purged() {
         .dead_letter(read.iter().map(Taken::from).collect(), letter.clone())
         .await
         .unwrap();
-    assert_eq!(queue.dead_letter_by_id(dead).unwrap(), Some(letter));
+    assert_eq!(queue.dead_letter_by_id(dead).await.unwrap(), Some(letter));
     assert_eq!(queue.depth(id), 1);
     let rejected = DeadLetterFilter {
         reason: Some(Reason::Rejected),
         ..DeadLetterFilter::default()
     };
     assert_eq!(
-        queue.select(&Selection::Matching(rejected)).unwrap(),
+        queue.select(&Selection::Matching(rejected)).await.unwrap(),
         [dead]
     );
 
@@ -293,10 +304,12 @@ async fn dead_letters_are_kept_replayed_to_current_lanes_and_purged() {
     assert_eq!(report.skipped[0].id, 999);
     let (lane_a, lane_b) = (lane_of("a", 4), lane_of("b", 4));
     let a = queue
-        .read_lane(lane(id, lane_a), None, 10, usize::MAX, true)
+        .read_lane(lane(id, lane_a), None, up_to(10))
+        .await
         .unwrap();
     let b = queue
-        .read_lane(lane(id, lane_b), None, 10, usize::MAX, true)
+        .read_lane(lane(id, lane_b), None, up_to(10))
+        .await
         .unwrap();
     if lane_a == lane_b {
         assert_eq!(data(&a), ["1", "2", "3"]);
@@ -304,7 +317,7 @@ async fn dead_letters_are_kept_replayed_to_current_lanes_and_purged() {
         assert_eq!(data(&a), ["1", "3"]);
         assert_eq!(data(&b), ["2"]);
     }
-    assert_eq!(queue.dead_letter_by_id(dead).unwrap(), None);
+    assert_eq!(queue.dead_letter_by_id(dead).await.unwrap(), None);
     let again = queue.replay(&[dead], |_| Some(4)).await.unwrap();
     assert!(again.replayed.is_empty(), "a dead letter is replayed once");
 
@@ -327,14 +340,14 @@ async fn dead_letters_are_kept_replayed_to_current_lanes_and_purged() {
     let report = queue.replay(&[stray], |_| None).await.unwrap();
     assert!(report.skipped[0].reason.contains("app/gone"), "{report:?}");
     assert_eq!(queue.purge(vec![stray, 12345]).await.unwrap(), 1);
-    assert_eq!(queue.dead_letter_by_id(stray).unwrap(), None);
+    assert_eq!(queue.dead_letter_by_id(stray).await.unwrap(), None);
     queue.close().await;
 }
 
 #[tokio::test]
 async fn a_retired_webhook_gets_its_jobs_and_late_arrivals_dead_lettered() {
     let dir = tempfile::tempdir().unwrap();
-    let queue = Queue::open(&settings(dir.path())).unwrap();
+    let queue = Queue::open(&settings(dir.path())).await.unwrap();
     let webhook = WebhookKey::new("app", "old");
     let id = queue.register(&webhook).await.unwrap();
     for n in 0..3 {
@@ -349,6 +362,7 @@ async fn a_retired_webhook_gets_its_jobs_and_late_arrivals_dead_lettered() {
     assert_eq!(queue.depth(id), 0);
     let all = queue
         .dead_letters(&DeadLetterFilter::default(), 0, 100)
+        .await
         .unwrap();
     assert_eq!(all.len(), 4);
     assert!(
@@ -364,11 +378,13 @@ async fn a_retired_webhook_gets_its_jobs_and_late_arrivals_dead_lettered() {
 #[tokio::test]
 async fn a_second_process_cannot_open_a_store_in_use() {
     let dir = tempfile::tempdir().unwrap();
-    let queue = Queue::open(&settings(dir.path())).unwrap();
-    let err = Queue::open(&settings(dir.path())).unwrap_err();
+    let queue = Queue::open(&settings(dir.path())).await.unwrap();
+    let err = Queue::open(&settings(dir.path())).await.unwrap_err();
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
     assert!(err.to_string().contains("in use"), "{err}");
     queue.close().await;
     drop(queue);
-    Queue::open(&settings(dir.path())).expect("free again once closed");
+    Queue::open(&settings(dir.path()))
+        .await
+        .expect("free again once closed");
 }

@@ -15,10 +15,11 @@ use std::time::Duration;
 use fjall::{OwnedWriteBatch, PersistMode};
 use tokio::sync::oneshot;
 
+use super::embedded::Shared;
 use super::record::{DeadLetter, Job, Reason};
 use super::store::{Recovered, Store, StoreError, StoredJob};
 use super::{
-    AppendError, Appended, DedupeKey, JOB_KEY_LEN, JobKey, LaneId, NewJob, QueueId, Shared,
+    AppendError, Appended, DedupeKey, JOB_KEY_LEN, JobKey, LaneId, NewJob, QueueId, REMOVED,
     WebhookKey, now_ms,
 };
 
@@ -118,8 +119,6 @@ struct Retirement {
     reply: Reply<u64>,
     moved: u64,
 }
-
-const REMOVED: &str = "the webhook was removed from the config";
 
 /// What one batch changes, applied to the writer's counters only once the batch committed.
 #[derive(Default)]

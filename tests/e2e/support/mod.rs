@@ -1,7 +1,8 @@
 //! Real processes for end-to-end tests, one file per job: the `switchyard` binary
 //! ([`gateway`]), HTTP receivers ([`sink`]: Node.js, or Python checking Standard Webhooks
 //! signatures with the official library), signed requests ([`post`]), the CLI and
-//! Pusher's Python SDK ([`cli`]), filter modules ([`filters`]) and the reload soak ([`soak`]).
+//! Pusher's Python SDK ([`cli`]), filter modules ([`filters`]), the reload soak ([`soak`]) and
+//! Redis servers ([`redis`]).
 //! Every process is killed when its handle drops.
 
 mod cli;
@@ -9,6 +10,7 @@ mod filters;
 mod gateway;
 mod post;
 mod prometheus;
+mod redis;
 mod sink;
 mod soak;
 
@@ -23,6 +25,7 @@ pub use filters::*;
 pub use gateway::*;
 pub use post::*;
 pub use prometheus::*;
+pub use redis::*;
 pub use sink::*;
 pub use soak::*;
 
