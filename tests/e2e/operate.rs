@@ -101,78 +101,81 @@ fn a_real_prometheus_scrapes_every_stage_and_the_example_alerts_fire() {
     write_atomically(&gateway.config, "[[apps]]\nid = 5\n");
     gateway.wait_for_log(&["reload refused"]);
 
-    let one = |query: &str, value: f64| {
-        prometheus.wait_for(query, |v| v == value);
-    };
-    one(
-        r#"switchyard_ingest_requests_total{app="app-1",outcome="accepted"}"#,
-        1.0,
-    );
-    one(
-        r#"switchyard_ingest_events_total{app="app-1",outcome="accepted"}"#,
-        5.0,
-    );
-    one(
-        r#"sum(switchyard_ingest_requests_total{outcome="unauthorized"})"#,
-        2.0,
-    );
-    one(
-        r#"switchyard_ingest_requests_total{app="",outcome="unauthorized"}"#,
-        1.0,
-    );
-    one(r#"switchyard_events_routed_total{webhook="private"}"#, 2.0);
-    one(
-        r#"switchyard_events_dropped_total{webhook="private",reason="filter",filter="router"}"#,
-        1.0,
-    );
-    one(
-        r#"switchyard_events_dropped_total{webhook="private",reason="event_type"}"#,
-        2.0,
-    );
-    one(
-        r#"switchyard_events_dropped_total{webhook="rejecting",reason="event_type"}"#,
-        4.0,
-    );
-    one(
-        r#"switchyard_filter_calls_total{webhook="private",filter="router"}"#,
-        1.0,
-    );
-    one(
-        r#"switchyard_filter_call_duration_seconds_count{filter="router"}"#,
-        1.0,
-    );
-    one(r#"switchyard_filter_failures_total{filter="router"}"#, 0.0);
-    one(
-        r#"switchyard_events_delivered_total{webhook="private"}"#,
-        2.0,
-    );
-    one(
-        r#"switchyard_deliveries_total{webhook="rejecting",outcome="dead_lettered"}"#,
-        1.0,
-    );
-    one(
-        r#"switchyard_delivery_attempts_total{webhook="rejecting",outcome="failed"}"#,
-        1.0,
-    );
-    one(r#"switchyard_dead_letters_total{webhook="rejecting"}"#, 1.0);
-    // private-a and private-b hash to different lanes: two deliveries of one event each.
-    one(
-        r#"switchyard_deliveries_total{webhook="private",outcome="delivered"}"#,
-        2.0,
-    );
-    one(
-        r#"switchyard_delivery_attempt_duration_seconds_count{webhook="private"}"#,
-        2.0,
-    );
-    one(r#"switchyard_delivery_events_sum{webhook="private"}"#, 2.0);
-    one(
-        r#"switchyard_delivery_wait_seconds_count{webhook="private"}"#,
-        2.0,
-    );
-    one(r#"switchyard_queue_events{webhook="private"}"#, 0.0);
-    one(r#"switchyard_circuit_open{webhook="rejecting"}"#, 0.0);
-    one(r#"switchyard_reloads_total{outcome="succeeded"}"#, 1.0);
-    one(r#"switchyard_reloads_total{outcome="failed"}"#, 1.0);
+    // Each query has exactly one series, with this value (polled: scrapes come every second).
+    let expected: &[(&str, f64)] = &[
+        (
+            r#"switchyard_ingest_requests_total{app="app-1",outcome="accepted"}"#,
+            1.0,
+        ),
+        (
+            r#"switchyard_ingest_events_total{app="app-1",outcome="accepted"}"#,
+            5.0,
+        ),
+        (
+            r#"sum(switchyard_ingest_requests_total{outcome="unauthorized"})"#,
+            2.0,
+        ),
+        (
+            r#"switchyard_ingest_requests_total{app="",outcome="unauthorized"}"#,
+            1.0,
+        ),
+        (r#"switchyard_events_routed_total{webhook="private"}"#, 2.0),
+        (
+            r#"switchyard_events_dropped_total{webhook="private",reason="filter",filter="router"}"#,
+            1.0,
+        ),
+        (
+            r#"switchyard_events_dropped_total{webhook="private",reason="event_type"}"#,
+            2.0,
+        ),
+        (
+            r#"switchyard_events_dropped_total{webhook="rejecting",reason="event_type"}"#,
+            4.0,
+        ),
+        (
+            r#"switchyard_filter_calls_total{webhook="private",filter="router"}"#,
+            1.0,
+        ),
+        (
+            r#"switchyard_filter_call_duration_seconds_count{filter="router"}"#,
+            1.0,
+        ),
+        (r#"switchyard_filter_failures_total{filter="router"}"#, 0.0),
+        (
+            r#"switchyard_events_delivered_total{webhook="private"}"#,
+            2.0,
+        ),
+        (
+            r#"switchyard_deliveries_total{webhook="rejecting",outcome="dead_lettered"}"#,
+            1.0,
+        ),
+        (
+            r#"switchyard_delivery_attempts_total{webhook="rejecting",outcome="failed"}"#,
+            1.0,
+        ),
+        (r#"switchyard_dead_letters_total{webhook="rejecting"}"#, 1.0),
+        // private-a and private-b hash to different lanes: two deliveries of one event each.
+        (
+            r#"switchyard_deliveries_total{webhook="private",outcome="delivered"}"#,
+            2.0,
+        ),
+        (
+            r#"switchyard_delivery_attempt_duration_seconds_count{webhook="private"}"#,
+            2.0,
+        ),
+        (r#"switchyard_delivery_events_sum{webhook="private"}"#, 2.0),
+        (
+            r#"switchyard_delivery_wait_seconds_count{webhook="private"}"#,
+            2.0,
+        ),
+        (r#"switchyard_queue_events{webhook="private"}"#, 0.0),
+        (r#"switchyard_circuit_open{webhook="rejecting"}"#, 0.0),
+        (r#"switchyard_reloads_total{outcome="succeeded"}"#, 1.0),
+        (r#"switchyard_reloads_total{outcome="failed"}"#, 1.0),
+    ];
+    for (query, value) in expected {
+        prometheus.wait_for(query, |v| v == *value);
+    }
     let hash = gateway.status()["config"]["hash"]
         .as_str()
         .unwrap()

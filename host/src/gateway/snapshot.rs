@@ -141,6 +141,7 @@ pub async fn compile_plans(
         plans.push(AppPlan {
             app: app.clone(),
             webhooks,
+            ingest: metrics.ingest.get(&app.id),
         });
     }
     if problems.is_empty() {

@@ -18,6 +18,7 @@ use super::enqueue::jobs_of;
 use crate::gateway::Gateway;
 use crate::metrics::IngestOutcome;
 use crate::queue::{AppendError, Appended, DedupeKey};
+use crate::route::AppPlan;
 use crate::signature;
 
 /// The answer to an accepted batch.
@@ -47,17 +48,20 @@ pub async fn ingest_pusher(
         Err(e) => {
             match e {
                 IngestError::Store(source) | IngestError::Unavailable(source) => {
-                    tracing::error!(app = seen.app, status = e.status().as_u16(), error = %source, "ingest failed to store a batch");
+                    tracing::error!(app = seen.app_id(), status = e.status().as_u16(), error = %source, "ingest failed to store a batch");
                 }
                 _ => {
-                    tracing::info!(app = seen.app, status = e.status().as_u16(), reason = %e, "ingest refused")
+                    tracing::info!(app = seen.app_id(), status = e.status().as_u16(), reason = %e, "ingest refused")
                 }
             }
             e.outcome()
         }
     };
-    let app = seen.app.unwrap_or_default();
-    metrics.ingest.get(&app).record(outcome, seen.events);
+    let stats = match &seen.app {
+        Some(plan) => plan.ingest.clone(),
+        None => metrics.ingest.get(&String::new()),
+    };
+    stats.record(outcome, seen.events);
     result.map(Json)
 }
 
@@ -65,9 +69,15 @@ pub async fn ingest_pusher(
 #[derive(Debug, Default)]
 struct Seen {
     /// The app its key named.
-    app: Option<String>,
+    app: Option<Arc<AppPlan>>,
     /// Events in its batch, once parsed.
     events: usize,
+}
+
+impl Seen {
+    fn app_id(&self) -> Option<&str> {
+        self.app.as_ref().map(|plan| plan.app.id.as_str())
+    }
 }
 
 async fn accept(
@@ -97,7 +107,7 @@ async fn accept(
     let snapshot = gateway.snapshot();
     let entry = snapshot.app_by_key(key).ok_or(IngestError::UnknownKey)?;
     let app = entry.app();
-    seen.app = Some(app.id.clone());
+    seen.app = Some(entry.plan.clone());
     let given = header_str(headers, "x-pusher-signature").ok_or(IngestError::BadSignature)?;
     if !signature::verify(app.secret.expose(), &body, given) {
         return Err(IngestError::BadSignature);

@@ -131,10 +131,6 @@ impl IngestStats {
         inc(&self.requests[outcome as usize]);
         add(&self.events[outcome as usize], events as u64);
     }
-
-    pub fn requests(&self, outcome: IngestOutcome) -> u64 {
-        self.requests[outcome as usize].load(Ordering::Relaxed)
-    }
 }
 
 /// One webhook's routing: events queued for it, and those it did not take before filters.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::config::{App, Webhook};
 use crate::event::Event;
 use crate::filter::{ChainOutcome, FilterChain, FilterContext};
-use crate::metrics::{RouteStats, add};
+use crate::metrics::{IngestStats, RouteStats, add};
 use crate::queue::WebhookKey;
 
 /// Everything needed to route an app's events: the app and one route per webhook.
@@ -18,6 +18,8 @@ use crate::queue::WebhookKey;
 pub struct AppPlan {
     pub app: App,
     pub webhooks: Vec<WebhookRoute>,
+    /// The app's ingest counters, found once here rather than by name per request.
+    pub ingest: Arc<IngestStats>,
 }
 
 /// One webhook with its compiled filter chain.
@@ -126,7 +128,11 @@ mod tests {
                 WebhookRoute::new(&app.id, webhook, FilterChain::default(), Arc::default())
             })
             .collect();
-        AppPlan { app, webhooks }
+        AppPlan {
+            app,
+            webhooks,
+            ingest: Arc::default(),
+        }
     }
 
     fn event(name: &str, channel: &str) -> Event {
