@@ -22,6 +22,10 @@ command -v strace >/dev/null || need_apt+=(strace)
 # unit for real; inside it, the receiver is Debian's python3 (/usr/bin, not a pyenv one).
 command -v systemd-nspawn >/dev/null || need_apt+=(systemd-container)
 [ -x /usr/bin/python3 ] || need_apt+=(python3)
+# The console's browser tests (tests/e2e/console.rs) drive Debian's chromium with playwright-core
+# (from tests/node); the screenshots need a font.
+command -v chromium >/dev/null || need_apt+=(chromium)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
@@ -30,7 +34,8 @@ fi
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
 # Node peers: Pusher's server SDK (webhook validation), the Lambda emulator (serverless@3 with
-# serverless-offline, run on loopback by tests/e2e/lambda) and the rest of tests/node/package.json.
+# serverless-offline, run on loopback by tests/e2e/lambda), playwright-core (it drives the
+# system's chromium; it downloads no browser) and the rest of tests/node/package.json.
 # `npm ci` wipes node_modules first: run it only when the lock file changed since the last one.
 if ! cmp -s tests/node/package-lock.json tests/node/node_modules/.installed-lock.json; then
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)

@@ -1,8 +1,9 @@
 //! End-to-end tests: the real `switchyard` binary with real peers (HTTP sinks in Node.js,
-//! Pusher's SDKs, the Lambda emulator, soketi) and WASM filters built from the examples (Rust,
-//! and JavaScript with componentize-js).
+//! Pusher's SDKs, the Lambda emulator, soketi, chromium for the console) and WASM filters built
+//! from the examples (Rust, and JavaScript with componentize-js).
 
 mod cli;
+mod console;
 mod delivery;
 mod deploy;
 mod docs;

@@ -1,10 +1,11 @@
 //! Real processes for end-to-end tests, one file per job: the `switchyard` binary
 //! ([`gateway`]), HTTP receivers ([`sink`]: Node.js, or Python checking Standard Webhooks
 //! signatures with the official library), signed requests ([`post`]), the CLI and
-//! Pusher's Python SDK ([`cli`]), filter modules ([`filters`]), the reload soak ([`soak`]) and
-//! Redis servers ([`redis`]).
+//! Pusher's Python SDK ([`cli`]), filter modules ([`filters`]), the reload soak ([`soak`]),
+//! Redis servers ([`redis`]) and browser scripts against the console ([`browser`]).
 //! Every process is killed when its handle drops.
 
+mod browser;
 mod cli;
 mod filters;
 mod gateway;
@@ -20,6 +21,7 @@ use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use browser::*;
 pub use cli::*;
 pub use filters::*;
 pub use gateway::*;
