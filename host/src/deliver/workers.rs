@@ -15,7 +15,9 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::circuit::Circuit;
+use super::history::History;
 use super::lane::Lane;
+use super::pause::{Pause, Paused};
 use super::{Deliverer, Destination};
 use crate::clock::now_ms;
 use crate::metrics::WebhookStats;
@@ -27,6 +29,8 @@ struct Running {
     destination: Arc<ArcSwap<Destination>>,
     circuit: Arc<Circuit>,
     stats: Arc<WebhookStats>,
+    history: Arc<History>,
+    pause: Arc<Pause>,
     /// When each running lane's head job was accepted (0: empty).
     heads: Vec<Arc<AtomicU64>>,
     stop: CancellationToken,
@@ -44,6 +48,8 @@ pub struct WebhookStatus {
     pub oldest: Option<Duration>,
     pub circuit_open: bool,
     pub dead_lettered: u64,
+    pub paused: Option<Paused>,
+    pub history: Arc<History>,
 }
 
 /// Every webhook's lane workers.
@@ -98,6 +104,8 @@ impl Workers {
                     destination: Arc::new(ArcSwap::from_pointee(destination.clone())),
                     circuit: Arc::default(),
                     stats: Arc::default(),
+                    history: Arc::default(),
+                    pause: Arc::default(),
                     heads: Vec::new(),
                     stop: self.shutdown.child_token(),
                     lanes: TaskTracker::new(),
@@ -143,6 +151,8 @@ impl Workers {
             circuit: running.circuit.clone(),
             stats: running.stats.clone(),
             head_enqueued_ms: head,
+            history: running.history.clone(),
+            pause: running.pause.clone(),
             stop: running.stop.clone(),
         };
         let span = tracing::debug_span!("lane", app = %key.app_id, webhook = %key.webhook_id, lane);
@@ -211,11 +221,29 @@ impl Workers {
                     oldest: oldest.map(|ms| Duration::from_millis(now.saturating_sub(ms))),
                     circuit_open: running.circuit.is_open(),
                     dead_lettered: self.queue.dead_lettered(running.queue_id),
+                    paused: running.pause.current(),
+                    history: running.history.clone(),
                 }
             })
             .collect();
         out.sort_by(|a, b| a.webhook.cmp(&b.webhook));
         out
+    }
+
+    /// Pauses (`Some`) or resumes (`None`) `webhook`'s deliveries: whether that changed
+    /// anything, or `None` when no such webhook runs.
+    pub fn set_paused(&self, webhook: &WebhookKey, paused: Option<Paused>) -> Option<bool> {
+        let running = self.running();
+        let changed = running.get(webhook)?.pause.set(paused.clone());
+        if changed {
+            match paused {
+                Some(p) => {
+                    tracing::warn!(webhook = %webhook, by = %p.by, "webhook paused: its deliveries are held")
+                }
+                None => tracing::info!(webhook = %webhook, "webhook resumed"),
+            }
+        }
+        Some(changed)
     }
 
     /// The lanes of `webhook` as configured now, if it is configured.

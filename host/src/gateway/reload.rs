@@ -16,7 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 
-use super::{Gateway, Snapshot, compile_plans, register_webhooks};
+use super::{Gateway, RELOADS_KEPT, Snapshot, compile_plans, register_webhooks};
 use crate::clock::now_ms;
 use crate::config::{self, ConfigError, Finding, LoadedConfig};
 use crate::metrics::inc;
@@ -187,10 +187,11 @@ impl Gateway {
                 tracing::error!(?trigger, %error, "reload refused; the previous config keeps serving");
             }
         }
-        *self
-            .last_reload
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(outcome.clone());
+        let mut recent = self.reloads.lock().unwrap_or_else(PoisonError::into_inner);
+        if recent.len() == RELOADS_KEPT {
+            recent.pop_front();
+        }
+        recent.push_back(outcome.clone());
         outcome
     }
 

@@ -289,6 +289,14 @@ impl Queue {
         }
     }
 
+    /// The backend's name in the config.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Open::Embedded(_) => "embedded",
+            Open::Redis(_) => "redis",
+        }
+    }
+
     /// The most bytes the store holds.
     pub fn max_bytes(&self) -> u64 {
         match &self.backend {

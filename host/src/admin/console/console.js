@@ -1,0 +1,1 @@
+// The console page; see docs/console.md.
