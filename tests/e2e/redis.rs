@@ -520,3 +520,28 @@ fn retries_go_on_after_the_gateway_holding_the_lane_dies_and_dead_letters_replay
         (200, vec!["refused".to_string()])
     );
 }
+
+#[test]
+fn a_webhook_paused_on_one_gateway_is_held_by_every_gateway_until_resumed_on_another() {
+    let redis = Redis::start();
+    let sink = Sink::start(SECRET, KEY);
+    let config = config_with(&redis, &sink.url("/hooks"), "shutdown_delay_ms = 0");
+    let first = Gateway::start(&config);
+    let second = Gateway::start(&config);
+    // Both hold some of the 16 lanes before the pause.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, answer) = first.admin_post("/webhooks/app-1/hooks/pause");
+    assert_eq!(status, 200, "{answer}");
+    // The other gateway reads the pause from Redis within a second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = load(&second, 48, 16, 4);
+    assert!(
+        sink.next_within(Duration::from_millis(1500)).is_none(),
+        "no gateway sends while the webhook is paused"
+    );
+    let (status, _) = second.admin_post("/webhooks/app-1/hooks/resume");
+    assert_eq!(status, 200);
+    let delivered = until_delivered(&sink, &sent);
+    assert_in_order_once(&delivered, &sent);
+    assert!(delivered_by(&first) > 0.0 && delivered_by(&second) > 0.0);
+}

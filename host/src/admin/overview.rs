@@ -21,9 +21,9 @@ use super::auth::Caller;
 use super::dlq::Refusal;
 use super::rates::STEP;
 use crate::clock::{epoch_ms, now_ms};
-use crate::deliver::{DeliveryRecord, Paused, WebhookStatus};
+use crate::deliver::{DeliveryRecord, WebhookStatus};
 use crate::gateway::{Gateway, Snapshot};
-use crate::queue::WebhookKey;
+use crate::queue::{Paused, WebhookKey};
 use crate::route::WebhookRoute;
 
 /// `GET /overview`.
@@ -116,7 +116,7 @@ pub async fn pause(
     caller: Extension<Caller>,
     path: Path<(String, String)>,
 ) -> Result<Json<Value>, Refusal> {
-    set_paused(state, caller, path, true)
+    set_paused(state, caller, path, true).await
 }
 
 /// `POST /webhooks/{app}/{webhook}/resume`.
@@ -125,10 +125,10 @@ pub async fn resume(
     caller: Extension<Caller>,
     path: Path<(String, String)>,
 ) -> Result<Json<Value>, Refusal> {
-    set_paused(state, caller, path, false)
+    set_paused(state, caller, path, false).await
 }
 
-fn set_paused(
+async fn set_paused(
     State(admin): State<Arc<Admin>>,
     Extension(caller): Extension<Caller>,
     Path((app, webhook)): Path<(String, String)>,
@@ -139,8 +139,9 @@ fn set_paused(
         at_ms: now_ms(),
         by: caller.name().to_owned(),
     });
-    let changed =
-        (admin.gateway.workers().set_paused(&key, by)).ok_or_else(|| no_such_webhook(&key))?;
+    let changed = (admin.gateway.workers().set_paused(&key, by).await)
+        .map_err(|e| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
+        .ok_or_else(|| no_such_webhook(&key))?;
     let action = if paused { "pause" } else { "resume" };
     let detail = if changed { "" } else { "no change" };
     admin.audit.record(caller, action, &key.to_string(), detail);

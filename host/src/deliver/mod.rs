@@ -23,7 +23,6 @@ pub use headers::{
 pub use history::{DeliveryRecord, History};
 pub use http::HttpSender;
 pub use lambda::{FALLBACK_REGION, LambdaError, LambdaSender, invocation_payload};
-pub use pause::Paused;
 pub use payload::{Payload, build};
 pub use workers::{WebhookStatus, Workers};
 

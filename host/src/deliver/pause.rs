@@ -1,19 +1,13 @@
 //! Holding a webhook's deliveries: an operator pauses a webhook (its receiver is down for
 //! maintenance, or misbehaves), its lanes hold their deliveries before the next attempt while
-//! ingest goes on accepting, and resuming releases them in order. Kept with the lanes, so it
-//! lasts across reloads, on the node that was told, until resumed or restarted.
+//! ingest goes on accepting, and resuming releases them in order. The switch lives with the
+//! lanes; the store keeps whether a webhook is paused ([`crate::queue::Paused`]), so it lasts
+//! across restarts and reloads and, on Redis, holds on every gateway.
 
-use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// Who paused a webhook, and when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Paused {
-    pub at_ms: u64,
-    /// Who asked: "console" or "api", and from where.
-    pub by: String,
-}
+use crate::queue::Paused;
 
 /// One webhook's pause switch, shared by its lanes.
 #[derive(Debug)]

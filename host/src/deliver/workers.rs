@@ -17,11 +17,11 @@ use tracing::Instrument;
 use super::circuit::Circuit;
 use super::history::History;
 use super::lane::Lane;
-use super::pause::{Pause, Paused};
+use super::pause::Pause;
 use super::{Deliverer, Destination};
 use crate::clock::now_ms;
 use crate::metrics::WebhookStats;
-use crate::queue::{LaneId, Queue, QueueId, WebhookKey};
+use crate::queue::{LaneId, Paused, Queue, QueueId, StoreError, WebhookKey};
 
 /// A webhook's lanes and what they share.
 struct Running {
@@ -84,9 +84,13 @@ impl Workers {
     }
 
     /// Makes the running lanes match the config's webhooks (each with its number in the
-    /// store). Lanes a webhook no longer has keep running until the next restart, so what
-    /// waits in them is still delivered.
-    pub fn reconcile(&self, webhooks: Vec<(WebhookKey, QueueId, Destination)>) {
+    /// store), paused as `pauses` says. Lanes a webhook no longer has keep running until the
+    /// next restart, so what waits in them is still delivered.
+    pub fn reconcile(
+        &self,
+        webhooks: Vec<(WebhookKey, QueueId, Destination)>,
+        pauses: &HashMap<QueueId, Paused>,
+    ) {
         let stored: HashMap<QueueId, Vec<u16>> = self
             .queue
             .stored_webhooks()
@@ -112,6 +116,8 @@ impl Workers {
                 }
             });
             entry.destination.store(Arc::new(destination));
+            // Before its lanes start: a paused webhook never sends in between.
+            switch_pause(&key, &entry.pause, pauses.get(&queue_id));
             // Lanes beyond the configured count that held jobs at start are drained too.
             let highest_stored = stored
                 .get(&queue_id)
@@ -230,20 +236,29 @@ impl Workers {
         out
     }
 
-    /// Pauses (`Some`) or resumes (`None`) `webhook`'s deliveries: whether that changed
-    /// anything, or `None` when no such webhook runs.
-    pub fn set_paused(&self, webhook: &WebhookKey, paused: Option<Paused>) -> Option<bool> {
-        let running = self.running();
-        let changed = running.get(webhook)?.pause.set(paused.clone());
-        if changed {
-            match paused {
-                Some(p) => {
-                    tracing::warn!(webhook = %webhook, by = %p.by, "webhook paused: its deliveries are held")
-                }
-                None => tracing::info!(webhook = %webhook, "webhook resumed"),
-            }
+    /// Pauses (`Some`) or resumes (`None`) `webhook`'s deliveries, in the store (for every
+    /// gateway on it) and here: whether that changed anything here, or `None` when no such
+    /// webhook runs.
+    pub async fn set_paused(
+        &self,
+        webhook: &WebhookKey,
+        paused: Option<Paused>,
+    ) -> Result<Option<bool>, StoreError> {
+        let Some((queue_id, pause)) =
+            (self.running().get(webhook)).map(|running| (running.queue_id, running.pause.clone()))
+        else {
+            return Ok(None);
+        };
+        self.queue.set_paused(queue_id, paused.clone()).await?;
+        Ok(Some(switch_pause(webhook, &pause, paused.as_ref())))
+    }
+
+    /// Pauses and resumes the running webhooks as the store says (another gateway on Redis
+    /// paused or resumed one).
+    pub fn follow_pauses(&self, pauses: &HashMap<QueueId, Paused>) {
+        for (key, running) in self.running().iter() {
+            switch_pause(key, &running.pause, pauses.get(&running.queue_id));
         }
-        Some(changed)
     }
 
     /// The lanes of `webhook` as configured now, if it is configured.
@@ -260,4 +275,17 @@ impl Workers {
         self.tasks.close();
         tokio::time::timeout(grace, self.tasks.wait()).await.is_ok()
     }
+}
+
+/// Sets `pause` as `paused` says, logging a change; whether it changed.
+fn switch_pause(webhook: &WebhookKey, pause: &Pause, paused: Option<&Paused>) -> bool {
+    let changed = pause.set(paused.cloned());
+    match paused {
+        Some(p) if changed => {
+            tracing::warn!(%webhook, by = %p.by, "webhook paused: its deliveries are held");
+        }
+        None if changed => tracing::info!(%webhook, "webhook resumed"),
+        _ => {}
+    }
+    changed
 }

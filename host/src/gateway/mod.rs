@@ -36,6 +36,10 @@ use crate::route::AppPlan;
 /// answered 503: at capacity, senders hear so at once and retry later.
 const INGEST_WAIT: Duration = Duration::from_millis(10);
 
+/// How often a gateway reads which webhooks are paused: another gateway on the same Redis may
+/// have paused or resumed one.
+const PAUSES_POLL: Duration = Duration::from_secs(1);
+
 /// Reload outcomes kept for the console.
 const RELOADS_KEPT: usize = 20;
 
@@ -95,6 +99,7 @@ impl Gateway {
         let plans = (compile_plans(&loaded.config, &runtime, &metrics).await)
             .map_err(StartError::Config)?;
         let queues = register_webhooks(&queue, &plans).await?;
+        let pauses = (queue.pauses().await).map_err(|e| StartError::Queue(Arc::new(e).into()))?;
         let gateway = Arc::new(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::empty()),
             workers: Workers::new(queue.clone(), deliverer),
@@ -112,7 +117,7 @@ impl Gateway {
         });
         gateway.record_initial_files(&loaded, &plans);
         let snapshot = Snapshot::new(plans, loaded.source, &queues);
-        gateway.workers.reconcile(snapshot.destinations());
+        gateway.workers.reconcile(snapshot.destinations(), &pauses);
         gateway.workers.retire_unconfigured();
         gateway.snapshot.store(Arc::new(snapshot));
         Ok(gateway)
@@ -224,6 +229,18 @@ async fn register_webhooks(
     Ok(ids)
 }
 
+/// Pauses and resumes webhooks as the store says, every [`PAUSES_POLL`].
+async fn follow_pauses(gateway: Arc<Gateway>) {
+    let mut ticks = tokio::time::interval(PAUSES_POLL);
+    loop {
+        ticks.tick().await;
+        match gateway.queue.pauses().await {
+            Ok(pauses) => gateway.workers.follow_pauses(&pauses),
+            Err(error) => tracing::debug!(%error, "cannot read the paused webhooks"),
+        }
+    }
+}
+
 /// The sockets the gateway serves on.
 pub struct Listeners {
     /// `/ingest/pusher`, `/healthz`, `/metrics`.
@@ -271,6 +288,7 @@ pub async fn serve(
             stop.cancel();
         }
     })];
+    background.push(tokio::spawn(follow_pauses(gateway.clone())));
     if let Some(hups) = reload::catch_sighup() {
         background.push(tokio::spawn(reload::reload_on_sighup(
             gateway.clone(),

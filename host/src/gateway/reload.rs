@@ -163,8 +163,11 @@ impl Gateway {
                 self.warn_about_restart_only_settings(&loaded);
                 let snapshot = Snapshot::new(plans, loaded.source, &queues);
                 let destinations = snapshot.destinations();
+                // Unreadable now (Redis away), a new webhook's pause is applied by the next
+                // poll of the store.
+                let pauses = self.queue.pauses().await.unwrap_or_default();
                 self.snapshot.store(Arc::new(snapshot));
-                self.workers.reconcile(destinations);
+                self.workers.reconcile(destinations, &pauses);
                 self.watched.send_replace(files);
                 state.refused = None;
                 None
