@@ -1,7 +1,7 @@
 //! The durable queue end to end: retries until the receiver takes a delivery, `Retry-After`,
 //! dead letters and their replay (gateway running or stopped), isolation and the circuit
 //! breaker, order per channel, coalescing, backpressure, kill -9, SIGTERM with a backlog,
-//! ingest dedupe, and a webhook removed by a reload.
+//! ingest dedupe, a webhook removed by a reload, and a paused webhook held across a restart.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -560,4 +560,64 @@ fn a_webhook_removed_by_a_reload_has_its_waiting_events_dead_lettered() {
     );
     let keep_delivered = r#"switchyard_events_delivered_total{app="app-1",webhook="keep"}"#;
     gateway.wait_for_metric(keep_delivered, 3.0);
+}
+
+#[test]
+fn a_paused_webhook_holds_its_deliveries_across_a_restart_until_resumed() {
+    let sink = Sink::start(SECRET, KEY);
+    let config = one_app_config("", &webhook("hooks", &sink.url("/hooks"), ""));
+    let gateway = Gateway::start(&config);
+    let (status, answer) = gateway.admin_post("/webhooks/app-1/hooks/pause");
+    assert_eq!(
+        (status, &answer["changed"]),
+        (200, &json!(true)),
+        "{answer}"
+    );
+    let (status, _) = gateway.admin_post("/webhooks/app-1/nope/pause");
+    assert_eq!(status, 404);
+    let sent: Vec<String> = (0..12)
+        .map(|n| format!("private-c{}:{}", n % 3, n / 3))
+        .collect();
+    for data in &sent {
+        post(&gateway, &[event(data.split(':').next().unwrap(), data)]);
+    }
+    let held = Duration::from_millis(1500);
+    assert!(
+        sink.next_within(held).is_none(),
+        "nothing is sent while paused"
+    );
+
+    // The pause is in the store: a restarted gateway holds the deliveries too.
+    let stopped = gateway.stop_keeping_data();
+    let gateway = stopped.restart();
+    assert!(
+        sink.next_within(held).is_none(),
+        "still held after a restart"
+    );
+    let overview = gateway.admin_get("/overview");
+    let hooks = &overview["apps"][0]["webhooks"][0];
+    assert_eq!(
+        (&hooks["paused"], &hooks["health"]),
+        (&json!(true), &json!("paused"))
+    );
+    assert_eq!(hooks["queue"]["events"], json!(12), "{hooks}");
+
+    let (status, _) = gateway.admin_post("/webhooks/app-1/hooks/resume");
+    assert_eq!(status, 200);
+    let delivered = data_of(&until_delivered(&sink, &sent));
+    for channel in 0..3 {
+        let prefix = format!("private-c{channel}:");
+        let of_channel: Vec<&String> = delivered
+            .iter()
+            .filter(|d| d.starts_with(&prefix))
+            .collect();
+        let expected: Vec<String> = (0..4).map(|n| format!("{prefix}{n}")).collect();
+        assert_eq!(
+            of_channel,
+            expected.iter().collect::<Vec<_>>(),
+            "in order, once"
+        );
+    }
+    let audit = gateway.admin_get("/audit");
+    assert_eq!(audit["actions"][0]["action"], "resume", "{audit}");
 }

@@ -1,10 +1,11 @@
 //! The queue's Redis backend end to end, against a real `redis-server` (AUTH on, the
 //! append-only file fsynced on every write): order per channel, what a killed gateway
 //! acknowledged (and its retry state) delivered by the next one from Redis alone, ingest and
-//! `/readyz` while Redis is down and after it restarts, dead letters listed and replayed by the
+//! `/readyz` while Redis is down and after it restarts (idle, and mid-load under two gateways), dead letters listed and replayed by the
 //! CLI straight from Redis, and TLS.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -191,6 +192,92 @@ fn while_redis_is_down_ingest_answers_503_and_nothing_acknowledged_is_lost() {
     let delivered = until_delivered(&sink, &sent);
     assert_in_order_once(&delivered, &sent);
     wait_for_readyz(&gateway, 200);
+}
+
+/// What a sender saw while Redis went away and came back.
+#[derive(Default)]
+struct LoadSeen {
+    /// Event data the gateways acknowledged, in order.
+    acknowledged: Vec<String>,
+    /// Requests answered 503 with `Retry-After`.
+    refused: usize,
+}
+
+/// Sends `rounds` rounds of one event per channel over `channels` channels, `per_request` to a
+/// request, alternating between `gateways`, as a Pusher server would: a refused request is sent
+/// again (after a pause) until it is acknowledged, so each channel's events go in order.
+/// `acknowledged` counts the events acknowledged so far.
+fn load_retrying_refusals(
+    gateways: &[&Gateway],
+    (channels, rounds, per_request): (usize, usize, usize),
+    acknowledged: &AtomicUsize,
+) -> LoadSeen {
+    let mut seen = LoadSeen::default();
+    let mut requests = 0;
+    for round in 0..rounds {
+        for chunk in (0..channels).collect::<Vec<_>>().chunks(per_request) {
+            let data: Vec<String> = (chunk.iter())
+                .map(|c| format!("private-c{c}:{round}"))
+                .collect();
+            let events: Vec<Value> = (chunk.iter().zip(&data))
+                .map(|(c, d)| event(&format!("private-c{c}"), d))
+                .collect();
+            let body = batch(&events);
+            let deadline = Instant::now() + PATIENCE;
+            loop {
+                requests += 1;
+                let gateway = gateways[requests % gateways.len()];
+                let (status, retry_after, answer) = post_signed_with_retry_after(gateway, &body);
+                if status == 200 {
+                    seen.acknowledged.extend(data.iter().cloned());
+                    acknowledged.fetch_add(data.len(), Ordering::Relaxed);
+                    break;
+                }
+                assert_eq!(status, 503, "{answer}");
+                assert!(retry_after.is_some(), "503 without Retry-After: {answer}");
+                seen.refused += 1;
+                assert!(Instant::now() < deadline, "refused for too long: {answer}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn redis_restarted_mid_load_loses_nothing_two_gateways_acknowledged() {
+    let mut redis = Redis::start();
+    let sink = Sink::start(SECRET, KEY);
+    let config = config_with(&redis, &sink.url("/hooks"), "shutdown_delay_ms = 0");
+    let first = Gateway::start(&config);
+    let second = Gateway::start(&config);
+    let acknowledged = AtomicUsize::new(0);
+    let gateways = [&first, &second];
+    let seen = std::thread::scope(|scope| {
+        let sender = scope.spawn(|| load_retrying_refusals(&gateways, (12, 60, 4), &acknowledged));
+        // Mid-load: once both have taken some of it, Redis dies, stays down a while, and
+        // comes back on the same append-only file.
+        let deadline = Instant::now() + PATIENCE;
+        while acknowledged.load(Ordering::Relaxed) < 120 {
+            assert!(Instant::now() < deadline, "the load did not get under way");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        redis.kill();
+        wait_for_readyz(&first, 503);
+        std::thread::sleep(Duration::from_millis(500));
+        redis.restart();
+        sender.join().unwrap()
+    });
+    assert!(seen.refused > 0, "ingest answered 503 while Redis was down");
+    let delivered = until_delivered(&sink, &seen.acknowledged);
+    let duplicates = assert_in_order_counting_duplicates(&delivered, &seen.acknowledged);
+    wait_for_readyz(&first, 200);
+    wait_for_readyz(&second, 200);
+    eprintln!(
+        "Redis restart: {} events acknowledged, all delivered in order; {} requests refused while it was down; {duplicates} delivered twice",
+        seen.acknowledged.len(),
+        seen.refused
+    );
 }
 
 #[test]
@@ -432,4 +519,29 @@ fn retries_go_on_after_the_gateway_holding_the_lane_dies_and_dead_letters_replay
         (again[0].status, again[0].event_data()),
         (200, vec!["refused".to_string()])
     );
+}
+
+#[test]
+fn a_webhook_paused_on_one_gateway_is_held_by_every_gateway_until_resumed_on_another() {
+    let redis = Redis::start();
+    let sink = Sink::start(SECRET, KEY);
+    let config = config_with(&redis, &sink.url("/hooks"), "shutdown_delay_ms = 0");
+    let first = Gateway::start(&config);
+    let second = Gateway::start(&config);
+    // Both hold some of the 16 lanes before the pause.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, answer) = first.admin_post("/webhooks/app-1/hooks/pause");
+    assert_eq!(status, 200, "{answer}");
+    // The other gateway reads the pause from Redis within a second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = load(&second, 48, 16, 4);
+    assert!(
+        sink.next_within(Duration::from_millis(1500)).is_none(),
+        "no gateway sends while the webhook is paused"
+    );
+    let (status, _) = second.admin_post("/webhooks/app-1/hooks/resume");
+    assert_eq!(status, 200);
+    let delivered = until_delivered(&sink, &sent);
+    assert_in_order_once(&delivered, &sent);
+    assert!(delivered_by(&first) > 0.0 && delivered_by(&second) > 0.0);
 }

@@ -10,13 +10,15 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Admin;
+use super::auth::Caller;
 use crate::gateway::Gateway;
 use crate::queue::{DeadLetter, DeadLetterFilter, Reason, Selection};
 
@@ -62,6 +64,12 @@ pub struct Which {
 /// A refused admin request: its status and message.
 pub struct Refusal(StatusCode, String);
 
+impl Refusal {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self(status, message.into())
+    }
+}
+
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         (self.0, Json(json!({ "error": self.1 }))).into_response()
@@ -93,6 +101,26 @@ impl Which {
         })
     }
 
+    /// The dead letters named, for the admin actions' record.
+    pub fn describe(&self) -> String {
+        if let Some(ids) = &self.ids {
+            let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+            return format!("dead letters {}", ids.join(", "));
+        }
+        if self.all {
+            return "every dead letter".into();
+        }
+        let named = [
+            ("app", &self.app),
+            ("webhook", &self.webhook),
+            ("reason", &self.reason),
+        ];
+        let parts: Vec<String> = (named.iter())
+            .filter_map(|(field, value)| value.as_ref().map(|v| format!("{field}={v}")))
+            .collect();
+        format!("dead letters with {}", parts.join(" "))
+    }
+
     /// The dead letters a replay or purge names: ids, everything, or a filter. Naming none is
     /// refused, so an empty request never touches every dead letter.
     pub fn selection(&self) -> Result<Selection, String> {
@@ -121,7 +149,7 @@ pub struct Page {
 }
 
 pub async fn list(
-    State(gateway): State<Arc<Gateway>>,
+    State(admin): State<Arc<Admin>>,
     Query(page): Query<Page>,
 ) -> Result<Json<Value>, Refusal> {
     let which = Which {
@@ -131,6 +159,7 @@ pub async fn list(
         ..Which::default()
     };
     let filter = which.filter().map_err(bad_request)?;
+    let gateway = &admin.gateway;
     let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let mut letters = gateway
         .queue()
@@ -144,10 +173,11 @@ pub async fn list(
 }
 
 pub async fn show(
-    State(gateway): State<Arc<Gateway>>,
+    State(admin): State<Arc<Admin>>,
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, Refusal> {
-    match gateway
+    match admin
+        .gateway
         .queue()
         .dead_letter_by_id(id)
         .await
@@ -168,30 +198,39 @@ async fn selected(gateway: &Gateway, which: &Which) -> Result<Vec<u64>, Refusal>
 }
 
 pub async fn replay(
-    State(gateway): State<Arc<Gateway>>,
+    State(admin): State<Arc<Admin>>,
+    Extension(caller): Extension<Caller>,
     Json(which): Json<Which>,
 ) -> Result<Json<Value>, Refusal> {
-    let ids = selected(&gateway, &which).await?;
+    let gateway = &admin.gateway;
+    let ids = selected(gateway, &which).await?;
     let workers = gateway.workers();
     let report = gateway
         .queue()
         .replay(&ids, |webhook| workers.lanes_of(webhook))
         .await
         .map_err(failed)?;
-    tracing::info!(
-        replayed = report.replayed.len(),
-        skipped = report.skipped.len(),
-        "dead letters replayed"
+    let detail = format!(
+        "{} replayed, {} skipped",
+        report.replayed.len(),
+        report.skipped.len()
     );
+    admin
+        .audit
+        .record(caller, "replay", &which.describe(), &detail);
     Ok(Json(json!(report)))
 }
 
 pub async fn purge(
-    State(gateway): State<Arc<Gateway>>,
+    State(admin): State<Arc<Admin>>,
+    Extension(caller): Extension<Caller>,
     Json(which): Json<Which>,
 ) -> Result<Json<Value>, Refusal> {
-    let ids = selected(&gateway, &which).await?;
-    let purged = gateway.queue().purge(ids).await.map_err(failed)?;
-    tracing::info!(purged, "dead letters purged");
+    let ids = selected(&admin.gateway, &which).await?;
+    let purged = admin.gateway.queue().purge(ids).await.map_err(failed)?;
+    let detail = format!("{purged} purged");
+    admin
+        .audit
+        .record(caller, "purge", &which.describe(), &detail);
     Ok(Json(json!({ "purged": purged })))
 }

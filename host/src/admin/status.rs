@@ -8,10 +8,11 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
+use super::Admin;
 use crate::clock::epoch_ms as ms;
-use crate::gateway::Gateway;
 
-pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
+pub async fn status(State(admin): State<Arc<Admin>>) -> Json<Value> {
+    let gateway = &admin.gateway;
     let snapshot = gateway.snapshot();
     let queues: HashMap<_, _> = gateway
         .workers()
@@ -78,7 +79,7 @@ pub async fn status(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
         })),
         "apps": apps,
         "reload": {
-            "last": gateway.last_reload(),
+            "last": gateway.recent_reloads().into_iter().next(),
             "succeeded": metrics.reloads_succeeded.load(Ordering::Relaxed),
             "failed": metrics.reloads_failed.load(Ordering::Relaxed),
         },

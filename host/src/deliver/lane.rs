@@ -12,7 +12,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::circuit::{Admission, Circuit};
+use super::history::{AttemptRecord, History, Standing};
 use super::lambda::LambdaError;
+use super::pause::Pause;
 use super::{Attempt, Deliverer, DeliveryError, Destination, Failure};
 use crate::clock::now_ms;
 use crate::config::Target;
@@ -37,6 +39,8 @@ pub(super) struct Lane {
     pub stats: Arc<WebhookStats>,
     /// When the job at the head of the lane was accepted (0: the lane is empty).
     pub head_enqueued_ms: Arc<AtomicU64>,
+    pub history: Arc<History>,
+    pub pause: Arc<Pause>,
     pub stop: CancellationToken,
 }
 
@@ -48,6 +52,8 @@ struct Delivery {
     /// When its oldest event was accepted.
     enqueued_ms: u64,
     state: DeliveryState,
+    /// The attempt that just ended, until the history has it.
+    last_attempt: Option<AttemptRecord>,
 }
 
 impl Delivery {
@@ -78,6 +84,7 @@ impl Delivery {
                 next_due_ms: 0,
                 last_error: String::new(),
             }),
+            last_attempt: None,
         }
     }
 
@@ -223,6 +230,14 @@ impl Lane {
                 );
                 return self.give_up(delivery, Reason::Expired, detail).await;
             }
+            if self.pause.is_paused() {
+                self.history
+                    .update(&delivery.state.id, None, Standing::Paused);
+                if self.pause.wait_for_resume(&self.stop).await {
+                    return Ended::Stopped;
+                }
+                continue;
+            }
             if !self.queue.holds(self.id) {
                 return Ended::Lost;
             }
@@ -254,12 +269,15 @@ impl Lane {
             };
             let result = self.attempt(&mut delivery).await;
             match result {
-                Ok(()) => {
+                Ok(_) => {
                     self.circuit.succeeded();
                     let waited = now_ms().saturating_sub(delivery.enqueued_ms);
                     self.stats
                         .delivered(delivery.event_count, Duration::from_millis(waited));
                     let last = delivery.last_seq();
+                    let attempt = delivery.last_attempt.take();
+                    self.history
+                        .update(&delivery.state.id, attempt, Standing::Delivered);
                     self.queue.delivered(delivery.jobs).await;
                     return Ended::Done(last);
                 }
@@ -290,6 +308,11 @@ impl Lane {
                             delivery.state.next_due_ms = next_due_ms;
                             self.log_failure(&delivery, &error, Some(wait));
                             self.record_retry(&mut delivery).await;
+                            let attempt = delivery.last_attempt.take();
+                            let standing = Standing::Retrying {
+                                next_attempt_ms: next_due_ms,
+                            };
+                            self.history.update(&delivery.state.id, attempt, standing);
                         }
                     }
                 }
@@ -298,9 +321,16 @@ impl Lane {
     }
 
     /// Sends one attempt, built anew (fresh `time_ms` and signature) for the config running now.
-    async fn attempt(&self, delivery: &mut Delivery) -> Result<(), DeliveryError> {
+    async fn attempt(&self, delivery: &mut Delivery) -> Result<u16, DeliveryError> {
         let destination = self.destination.load_full();
         let now = now_ms();
+        self.history.sending(
+            &delivery.state.id,
+            self.id.lane,
+            delivery.event_count,
+            delivery.enqueued_ms,
+            &delivery.parts,
+        );
         let state = &mut delivery.state;
         state.attempts += 1;
         if state.attempts == 1 {
@@ -319,7 +349,17 @@ impl Lane {
             .deliverer
             .deliver(&destination, &payload, &attempt)
             .await;
-        self.stats.attempted(started.elapsed());
+        let latency = started.elapsed();
+        self.stats.attempted(latency);
+        delivery.last_attempt = Some(AttemptRecord {
+            at_ms: now,
+            status: match &result {
+                Ok(status) => Some(*status),
+                Err(error) => error.status(),
+            },
+            error: result.as_ref().err().map(ToString::to_string),
+            latency_ms: latency.as_secs_f64() * 1000.0,
+        });
         if matches!(destination.webhook.target, Target::Lambda(_)) {
             let function_error = matches!(
                 result,
@@ -329,7 +369,7 @@ impl Lane {
         }
         if let Err(error) = &result {
             self.stats.failed();
-            state.last_error = error.to_string();
+            delivery.state.last_error = error.to_string();
         }
         result
     }
@@ -357,7 +397,7 @@ impl Lane {
     }
 
     /// Moves the delivery to the dead letters.
-    async fn give_up(&self, delivery: Delivery, reason: Reason, detail: String) -> Ended {
+    async fn give_up(&self, mut delivery: Delivery, reason: Reason, detail: String) -> Ended {
         self.stats.gave_up();
         let last = delivery.last_seq();
         let logged_detail = detail.clone();
@@ -373,7 +413,13 @@ impl Lane {
             dead_lettered_ms: now_ms(),
             delivery: (delivery.state.attempts > 0).then(|| delivery.state.clone()),
         };
-        match self.queue.dead_letter(delivery.jobs, letter).await {
+        let stored = self.queue.dead_letter(delivery.jobs, letter).await;
+        let standing = Standing::DeadLettered {
+            dead_letter: stored.as_ref().ok().copied(),
+        };
+        let attempt = delivery.last_attempt.take();
+        self.history.update(&delivery.state.id, attempt, standing);
+        match stored {
             Ok(id) => {
                 tracing::warn!(
                     app = %self.webhook.app_id,

@@ -9,15 +9,18 @@
 
 mod circuit;
 mod headers;
+mod history;
 mod http;
 mod lambda;
 mod lane;
+mod pause;
 mod payload;
 mod workers;
 
 pub use headers::{
     ATTEMPT_HEADER, DELIVERY_ID_HEADER, RESERVED_HEADERS, USER_AGENT, delivery_headers,
 };
+pub use history::{DeliveryRecord, History};
 pub use http::HttpSender;
 pub use lambda::{FALLBACK_REGION, LambdaError, LambdaSender, invocation_payload};
 pub use payload::{Payload, build};
@@ -138,22 +141,18 @@ impl Deliverer {
         Self { http, lambda }
     }
 
-    /// Makes one attempt to deliver `payload` to `destination`, signed as its webhook says.
+    /// Makes one attempt to deliver `payload` to `destination`, signed as its webhook says;
+    /// the status the receiver (or Lambda) answered.
     pub async fn deliver(
         &self,
         destination: &Destination,
         payload: &Payload,
         attempt: &Attempt<'_>,
-    ) -> Result<(), DeliveryError> {
+    ) -> Result<u16, DeliveryError> {
         let headers = delivery_headers(destination, payload, attempt);
         match &destination.webhook.target {
-            Target::Http(url) => self.http.send(url, &headers, payload).await.map(drop),
-            Target::Lambda(target) => self
-                .lambda
-                .send(target, &headers, payload)
-                .await
-                .map(drop)
-                .map_err(Into::into),
+            Target::Http(url) => self.http.send(url, &headers, payload).await,
+            Target::Lambda(target) => Ok(self.lambda.send(target, &headers, payload).await?),
         }
     }
 }

@@ -15,11 +15,13 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::circuit::Circuit;
+use super::history::History;
 use super::lane::Lane;
+use super::pause::Pause;
 use super::{Deliverer, Destination};
 use crate::clock::now_ms;
 use crate::metrics::WebhookStats;
-use crate::queue::{LaneId, Queue, QueueId, WebhookKey};
+use crate::queue::{LaneId, Paused, Queue, QueueId, StoreError, WebhookKey};
 
 /// A webhook's lanes and what they share.
 struct Running {
@@ -27,6 +29,8 @@ struct Running {
     destination: Arc<ArcSwap<Destination>>,
     circuit: Arc<Circuit>,
     stats: Arc<WebhookStats>,
+    history: Arc<History>,
+    pause: Arc<Pause>,
     /// When each running lane's head job was accepted (0: empty).
     heads: Vec<Arc<AtomicU64>>,
     stop: CancellationToken,
@@ -44,6 +48,8 @@ pub struct WebhookStatus {
     pub oldest: Option<Duration>,
     pub circuit_open: bool,
     pub dead_lettered: u64,
+    pub paused: Option<Paused>,
+    pub history: Arc<History>,
 }
 
 /// Every webhook's lane workers.
@@ -78,9 +84,13 @@ impl Workers {
     }
 
     /// Makes the running lanes match the config's webhooks (each with its number in the
-    /// store). Lanes a webhook no longer has keep running until the next restart, so what
-    /// waits in them is still delivered.
-    pub fn reconcile(&self, webhooks: Vec<(WebhookKey, QueueId, Destination)>) {
+    /// store), paused as `pauses` says. Lanes a webhook no longer has keep running until the
+    /// next restart, so what waits in them is still delivered.
+    pub fn reconcile(
+        &self,
+        webhooks: Vec<(WebhookKey, QueueId, Destination)>,
+        pauses: &HashMap<QueueId, Paused>,
+    ) {
         let stored: HashMap<QueueId, Vec<u16>> = self
             .queue
             .stored_webhooks()
@@ -98,12 +108,16 @@ impl Workers {
                     destination: Arc::new(ArcSwap::from_pointee(destination.clone())),
                     circuit: Arc::default(),
                     stats: Arc::default(),
+                    history: Arc::default(),
+                    pause: Arc::default(),
                     heads: Vec::new(),
                     stop: self.shutdown.child_token(),
                     lanes: TaskTracker::new(),
                 }
             });
             entry.destination.store(Arc::new(destination));
+            // Before its lanes start: a paused webhook never sends in between.
+            switch_pause(&key, &entry.pause, pauses.get(&queue_id));
             // Lanes beyond the configured count that held jobs at start are drained too.
             let highest_stored = stored
                 .get(&queue_id)
@@ -143,6 +157,8 @@ impl Workers {
             circuit: running.circuit.clone(),
             stats: running.stats.clone(),
             head_enqueued_ms: head,
+            history: running.history.clone(),
+            pause: running.pause.clone(),
             stop: running.stop.clone(),
         };
         let span = tracing::debug_span!("lane", app = %key.app_id, webhook = %key.webhook_id, lane);
@@ -211,11 +227,38 @@ impl Workers {
                     oldest: oldest.map(|ms| Duration::from_millis(now.saturating_sub(ms))),
                     circuit_open: running.circuit.is_open(),
                     dead_lettered: self.queue.dead_lettered(running.queue_id),
+                    paused: running.pause.current(),
+                    history: running.history.clone(),
                 }
             })
             .collect();
         out.sort_by(|a, b| a.webhook.cmp(&b.webhook));
         out
+    }
+
+    /// Pauses (`Some`) or resumes (`None`) `webhook`'s deliveries, in the store (for every
+    /// gateway on it) and here: whether that changed anything here, or `None` when no such
+    /// webhook runs.
+    pub async fn set_paused(
+        &self,
+        webhook: &WebhookKey,
+        paused: Option<Paused>,
+    ) -> Result<Option<bool>, StoreError> {
+        let Some((queue_id, pause)) =
+            (self.running().get(webhook)).map(|running| (running.queue_id, running.pause.clone()))
+        else {
+            return Ok(None);
+        };
+        self.queue.set_paused(queue_id, paused.clone()).await?;
+        Ok(Some(switch_pause(webhook, &pause, paused.as_ref())))
+    }
+
+    /// Pauses and resumes the running webhooks as the store says (another gateway on Redis
+    /// paused or resumed one).
+    pub fn follow_pauses(&self, pauses: &HashMap<QueueId, Paused>) {
+        for (key, running) in self.running().iter() {
+            switch_pause(key, &running.pause, pauses.get(&running.queue_id));
+        }
     }
 
     /// The lanes of `webhook` as configured now, if it is configured.
@@ -232,4 +275,17 @@ impl Workers {
         self.tasks.close();
         tokio::time::timeout(grace, self.tasks.wait()).await.is_ok()
     }
+}
+
+/// Sets `pause` as `paused` says, logging a change; whether it changed.
+fn switch_pause(webhook: &WebhookKey, pause: &Pause, paused: Option<&Paused>) -> bool {
+    let changed = pause.set(paused.cloned());
+    match paused {
+        Some(p) if changed => {
+            tracing::warn!(%webhook, by = %p.by, "webhook paused: its deliveries are held");
+        }
+        None if changed => tracing::info!(%webhook, "webhook resumed"),
+        _ => {}
+    }
+    changed
 }

@@ -11,7 +11,7 @@ mod http;
 pub mod reload;
 mod snapshot;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +35,13 @@ use crate::route::AppPlan;
 /// The longest an ingest request waits for a place among those being stored before it is
 /// answered 503: at capacity, senders hear so at once and retry later.
 const INGEST_WAIT: Duration = Duration::from_millis(10);
+
+/// How often a gateway reads which webhooks are paused: another gateway on the same Redis may
+/// have paused or resumed one.
+const PAUSES_POLL: Duration = Duration::from_secs(1);
+
+/// Reload outcomes kept for the console.
+const RELOADS_KEPT: usize = 20;
 
 /// How long shutdown waits for deliveries in flight.
 const DRAIN_GRACE: Duration = Duration::from_secs(15);
@@ -70,9 +77,10 @@ pub struct Gateway {
     /// The config at start: settings bound then (listen addresses, body limit, admin token).
     started_with: Config,
     reload_state: Mutex<reload::ReloadState>,
-    /// The outcome of the last reload: apart from the reload lock, which a reload holds while
-    /// it compiles (seconds for a JavaScript filter), so `/status` never waits for one.
-    last_reload: std::sync::Mutex<Option<ReloadOutcome>>,
+    /// The outcomes of the last [`RELOADS_KEPT`] reloads, oldest first: apart from the reload
+    /// lock, which a reload holds while it compiles (seconds for a JavaScript filter), so
+    /// `/status` never waits for one.
+    reloads: std::sync::Mutex<VecDeque<ReloadOutcome>>,
     /// Files the current config depends on; the watcher follows this list.
     watched: watch::Sender<Vec<PathBuf>>,
 }
@@ -91,6 +99,7 @@ impl Gateway {
         let plans = (compile_plans(&loaded.config, &runtime, &metrics).await)
             .map_err(StartError::Config)?;
         let queues = register_webhooks(&queue, &plans).await?;
+        let pauses = (queue.pauses().await).map_err(|e| StartError::Queue(Arc::new(e).into()))?;
         let gateway = Arc::new(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::empty()),
             workers: Workers::new(queue.clone(), deliverer),
@@ -103,12 +112,12 @@ impl Gateway {
             config_path: loaded.source.path.clone(),
             started_with: loaded.config.clone(),
             reload_state: Mutex::default(),
-            last_reload: std::sync::Mutex::default(),
+            reloads: std::sync::Mutex::default(),
             watched: watch::Sender::new(Vec::new()),
         });
         gateway.record_initial_files(&loaded, &plans);
         let snapshot = Snapshot::new(plans, loaded.source, &queues);
-        gateway.workers.reconcile(snapshot.destinations());
+        gateway.workers.reconcile(snapshot.destinations(), &pauses);
         gateway.workers.retire_unconfigured();
         gateway.snapshot.store(Arc::new(snapshot));
         Ok(gateway)
@@ -119,11 +128,11 @@ impl Gateway {
         &self.started_with
     }
 
-    /// The outcome of the last reload, if any.
-    pub fn last_reload(&self) -> Option<ReloadOutcome> {
-        let last = self.last_reload.lock();
-        last.unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+    /// The outcomes of the last reloads, newest first.
+    pub fn recent_reloads(&self) -> Vec<ReloadOutcome> {
+        let recent = self.reloads.lock();
+        let recent = recent.unwrap_or_else(std::sync::PoisonError::into_inner);
+        recent.iter().rev().cloned().collect()
     }
 
     /// The current snapshot; hold it for the whole of one request. An owned `Arc` rather
@@ -220,6 +229,18 @@ async fn register_webhooks(
     Ok(ids)
 }
 
+/// Pauses and resumes webhooks as the store says, every [`PAUSES_POLL`].
+async fn follow_pauses(gateway: Arc<Gateway>) {
+    let mut ticks = tokio::time::interval(PAUSES_POLL);
+    loop {
+        ticks.tick().await;
+        match gateway.queue.pauses().await {
+            Ok(pauses) => gateway.workers.follow_pauses(&pauses),
+            Err(error) => tracing::debug!(%error, "cannot read the paused webhooks"),
+        }
+    }
+}
+
 /// The sockets the gateway serves on.
 pub struct Listeners {
     /// `/ingest/pusher`, `/healthz`, `/metrics`.
@@ -267,6 +288,7 @@ pub async fn serve(
             stop.cancel();
         }
     })];
+    background.push(tokio::spawn(follow_pauses(gateway.clone())));
     if let Some(hups) = reload::catch_sighup() {
         background.push(tokio::spawn(reload::reload_on_sighup(
             gateway.clone(),

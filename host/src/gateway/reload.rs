@@ -16,7 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 
-use super::{Gateway, Snapshot, compile_plans, register_webhooks};
+use super::{Gateway, RELOADS_KEPT, Snapshot, compile_plans, register_webhooks};
 use crate::clock::now_ms;
 use crate::config::{self, ConfigError, Finding, LoadedConfig};
 use crate::metrics::inc;
@@ -163,8 +163,11 @@ impl Gateway {
                 self.warn_about_restart_only_settings(&loaded);
                 let snapshot = Snapshot::new(plans, loaded.source, &queues);
                 let destinations = snapshot.destinations();
+                // Unreadable now (Redis away), a new webhook's pause is applied by the next
+                // poll of the store.
+                let pauses = self.queue.pauses().await.unwrap_or_default();
                 self.snapshot.store(Arc::new(snapshot));
-                self.workers.reconcile(destinations);
+                self.workers.reconcile(destinations, &pauses);
                 self.watched.send_replace(files);
                 state.refused = None;
                 None
@@ -187,10 +190,11 @@ impl Gateway {
                 tracing::error!(?trigger, %error, "reload refused; the previous config keeps serving");
             }
         }
-        *self
-            .last_reload
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(outcome.clone());
+        let mut recent = self.reloads.lock().unwrap_or_else(PoisonError::into_inner);
+        if recent.len() == RELOADS_KEPT {
+            recent.pop_front();
+        }
+        recent.push_back(outcome.clone());
         outcome
     }
 

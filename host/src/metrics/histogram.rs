@@ -55,6 +55,27 @@ impl Histogram {
         self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 
+    /// The mean observation, if any.
+    pub fn mean(&self) -> Option<f64> {
+        let count = self.count();
+        (count > 0).then(|| self.sum_millionths.load(Ordering::Relaxed) as f64 / 1e6 / count as f64)
+    }
+
+    /// The bucket bound under which a `q` share of observations fall (`None` when there are
+    /// none, or when they fall past the last bound).
+    pub fn quantile_bound(&self, q: f64) -> Option<f64> {
+        let count = self.count();
+        let wanted = (count as f64 * q).ceil() as u64;
+        let mut cumulative = 0;
+        for (bound, bucket) in self.bounds.iter().zip(&self.counts) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            if count > 0 && cumulative >= wanted {
+                return Some(*bound);
+            }
+        }
+        None
+    }
+
     pub(super) fn write(&self, out: &mut Exposition, name: &str, labels: &[(&str, &str)]) {
         let mut cumulative = 0;
         for (i, count) in self.counts.iter().enumerate() {
@@ -76,6 +97,20 @@ impl Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mean_and_a_quantiles_bucket_bound() {
+        let histogram = Histogram::new(SECONDS);
+        assert_eq!(histogram.mean(), None);
+        for _ in 0..98 {
+            histogram.observe(0.0002);
+        }
+        histogram.observe(0.02);
+        histogram.observe(0.02);
+        assert!((histogram.mean().unwrap() - 0.000596).abs() < 1e-9);
+        assert_eq!(histogram.quantile_bound(0.5), Some(0.00025));
+        assert_eq!(histogram.quantile_bound(0.99), Some(0.025));
+    }
 
     #[test]
     fn buckets_are_cumulative_and_the_sum_is_in_base_units() {

@@ -250,6 +250,10 @@ impl WebhookStats {
     pub fn events_delivered(&self) -> u64 {
         self.events_delivered.load(Ordering::Relaxed)
     }
+
+    pub fn attempts_failed(&self) -> u64 {
+        self.attempts_failed.load(Ordering::Relaxed)
+    }
 }
 
 /// Adds one to a counter.

@@ -11,7 +11,7 @@ use super::store::{Store, StoreError, StoredJob};
 use super::writer::{Command, Taken, Writer};
 use super::{
     AppendError, Appended, Caps, DeadLetter, DeadLetterFilter, DedupeKey, Job, JobKey, LaneId,
-    LaneState, NewJob, QueueError, QueueId, QueueSettings, WebhookKey,
+    LaneState, NewJob, Paused, QueueError, QueueId, QueueSettings, WebhookKey,
 };
 
 /// State the writer keeps up to date for everyone else.
@@ -169,6 +169,25 @@ impl Embedded {
     /// Bytes of jobs and dead letters in the store now.
     pub fn bytes(&self) -> u64 {
         self.inner.shared.bytes.load(Ordering::Relaxed)
+    }
+
+    /// The paused webhooks.
+    pub fn pauses(&self) -> Result<Vec<(QueueId, Paused)>, StoreError> {
+        self.read(Store::pauses)
+    }
+
+    /// Pauses (`Some`) or resumes (`None`) a webhook, durably (off the async threads: it
+    /// fsyncs).
+    pub async fn set_paused(
+        &self,
+        queue: QueueId,
+        paused: Option<Paused>,
+    ) -> Result<(), StoreError> {
+        let store = self.read(|store| Ok(store.clone()))?;
+        let write = move || store.set_paused(queue, paused.as_ref());
+        tokio::task::spawn_blocking(write)
+            .await
+            .map_err(|_| StoreError::Closed)?
     }
 
     /// Webhooks the store knows, with the lanes that held jobs when it was opened.

@@ -32,6 +32,7 @@ mod store;
 mod tests;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -39,7 +40,7 @@ use sha2::{Digest, Sha256};
 
 pub use keys::{JOB_KEY_LEN, JobKey, LaneId, QueueId, WebhookKey, by_lane, lane_of};
 pub use lanes::LaneState;
-pub use record::{DeadLetter, DeliveryState, Events, Job, Reason};
+pub use record::{DeadLetter, DeliveryState, Events, Job, Paused, Reason};
 pub use redis::RedisSettings;
 pub use retry::{FunctionErrors, MAX_RETRY_AFTER, RetryPolicy, jitter};
 pub use store::{StoreError, StoredJob};
@@ -289,6 +290,14 @@ impl Queue {
         }
     }
 
+    /// The backend's name in the config.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Open::Embedded(_) => "embedded",
+            Open::Redis(_) => "redis",
+        }
+    }
+
     /// The most bytes the store holds.
     pub fn max_bytes(&self) -> u64 {
         match &self.backend {
@@ -318,6 +327,28 @@ impl Queue {
         match &self.backend {
             Open::Embedded(q) => q.register(webhook).await,
             Open::Redis(q) => q.register(webhook).await,
+        }
+    }
+
+    /// The paused webhooks.
+    pub async fn pauses(&self) -> Result<HashMap<QueueId, Paused>, StoreError> {
+        let pauses = match &self.backend {
+            Open::Embedded(q) => q.pauses()?,
+            Open::Redis(q) => q.pauses().await?,
+        };
+        Ok(pauses.into_iter().collect())
+    }
+
+    /// Pauses (`Some`) or resumes (`None`) a webhook's deliveries, durably and for every
+    /// gateway on the store.
+    pub async fn set_paused(
+        &self,
+        queue: QueueId,
+        paused: Option<Paused>,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Open::Embedded(q) => q.set_paused(queue, paused).await,
+            Open::Redis(q) => q.set_paused(queue, paused).await,
         }
     }
 

@@ -193,6 +193,31 @@ impl DeadLetter {
     }
 }
 
+/// A webhook an operator paused: its deliveries are held until it is resumed. Kept in the
+/// store, so it outlasts a restart and (on Redis) holds on every gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paused {
+    pub at_ms: u64,
+    /// Who asked: "console" or "api".
+    pub by: String,
+}
+
+#[derive(Serialize, Deserialize)]
+enum StoredPaused {
+    V1(Paused),
+}
+
+impl Paused {
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(&StoredPaused::V1(self.clone())).expect("encoding to a Vec cannot fail")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, postcard::Error> {
+        let StoredPaused::V1(paused) = postcard::from_bytes(bytes)?;
+        Ok(paused)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
-use super::record::{DeadLetter, Job};
+use super::record::{DeadLetter, Job, Paused};
 use super::{Caps, JOB_KEY_LEN, JobKey, LaneId, QueueId, WebhookKey};
 
 /// Memory for fjall's block cache: the heads of the lanes, recently written.
@@ -99,6 +99,8 @@ impl std::fmt::Debug for Store {
 }
 
 const STORE_ID: &[u8] = b"store_id";
+/// Before a queue id (big-endian) in `meta`: that webhook is paused.
+const PAUSED: &[u8] = b"paused/";
 
 impl Store {
     /// Opens (creating it if needed) the store in `dir`. Only one process may have it open.
@@ -137,6 +139,33 @@ impl Store {
             dedupe_expiry: keyspace("dedupe_expiry")?,
             db,
         })
+    }
+
+    /// The paused webhooks (an unreadable entry is left out: that webhook runs).
+    pub fn pauses(&self) -> Result<Vec<(QueueId, Paused)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.meta.prefix(PAUSED) {
+            let (key, value) = entry.into_inner()?;
+            let (Ok(id), Ok(paused)) = (
+                <[u8; 4]>::try_from(&key[PAUSED.len()..]),
+                Paused::decode(&value),
+            ) else {
+                continue;
+            };
+            out.push((QueueId(u32::from_be_bytes(id)), paused));
+        }
+        Ok(out)
+    }
+
+    /// Pauses (`Some`) or resumes (`None`) a webhook, durably.
+    pub fn set_paused(&self, queue: QueueId, paused: Option<&Paused>) -> Result<(), StoreError> {
+        let key = [PAUSED, &queue.0.to_be_bytes()[..]].concat();
+        match paused {
+            Some(paused) => self.meta.insert(key, paused.encode())?,
+            None => self.meta.remove(key)?,
+        }
+        self.db.persist(fjall::PersistMode::SyncAll)?;
+        Ok(())
     }
 
     /// Scans everything the gateway needs to resume: names, lanes with jobs, sizes, and the

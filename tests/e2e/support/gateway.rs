@@ -142,7 +142,25 @@ impl Gateway {
 
     /// `GET /status` from the admin listener.
     pub fn status(&self) -> Value {
-        let text = reqwest::blocking::get(self.admin_url("/status"))
+        self.admin_get("/status")
+    }
+
+    /// `POST <path>` to the admin listener, with no token: its status and JSON answer.
+    pub fn admin_post(&self, path: &str) -> (u16, Value) {
+        let response = reqwest::blocking::Client::new()
+            .post(self.admin_url(path))
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            serde_json::from_str(&response.text().unwrap()).unwrap(),
+        )
+    }
+
+    /// `GET <path>` from the admin listener, with no token, as JSON.
+    pub fn admin_get(&self, path: &str) -> Value {
+        let text = reqwest::blocking::get(self.admin_url(path))
             .unwrap()
             .text()
             .unwrap();

@@ -8,7 +8,7 @@
 //! persistence (`appendfsync always`: every acknowledged batch). A failed delivery's state
 //! lives beside the stream (`<prefix>head:<queue>:<lane>`: the head job's sequence number and
 //! the job with its attempts and due time), so retries survive the node. Dead letters are a
-//! hash by id. Delivered jobs are deleted (`XDEL`).
+//! hash by id, paused webhooks another ([`pauses`]). Delivered jobs are deleted (`XDEL`).
 //!
 //! A lane learns of new jobs from this node's appends at once, and of other nodes' appends
 //! from a poll ([`POLL`]) that also keeps the figures (`depth`, `bytes`) and tells whether
@@ -18,6 +18,7 @@
 
 mod dead_letters;
 mod leases;
+mod pauses;
 mod scripts;
 #[cfg(test)]
 mod tests;
