@@ -307,7 +307,7 @@
       item('events waiting', count(queued), 'summary-queued'),
       h('a.stat', { href: '#/dead-letters', testid: 'summary-dead-letters', cls: dead ? 'warn' : '' },
         h('span.value', {}, count(dead)), h('span.label', {}, 'dead letters')),
-      h('div.stat.meta', {}, h('span.value.small', {}, data.node || ''), h('span.label', {}, `${data.queue_backend || ''} queue`)));
+      h('div.stat.meta', {}, h('span.value.small', { testid: 'queue-backend' }, data.queue_backend || '—'), h('span.label', {}, data.node ? `queue · ${data.node}` : 'queue')));
   }
 
   function metrics(w, stepS, bigger) {
@@ -320,7 +320,7 @@
       m('events/s (1 min)', rate(minute.delivered), 'rate'),
       m('failed (5 min)', count(five.failed), 'failures', five.failed ? 'bad' : ''),
       m('waiting', count(queue.events || 0), 'queue-events', queue.events ? 'warn' : ''),
-      m('oldest', queue.oldest_ms === null || queue.oldest_ms === undefined ? '—' : age(serverNow() - queue.oldest_ms), 'queue-oldest'),
+      m('oldest', oldestAge(queue) === null ? '—' : age(oldestAge(queue)), 'queue-oldest'),
       m('dead letters', count(w.dead_letters || 0), 'dead-letters', w.dead_letters ? 'warn' : ''));
   }
 
@@ -329,6 +329,24 @@
     return types
       ? h('span.chips', {}, types.map((t) => h('span.chip', {}, t)))
       : h('span.muted', {}, 'all event types');
+  }
+
+  // The channel filter: a prefix and/or a suffix (or, from older gateways, a sentence).
+  function describeChannels(w) {
+    const c = w.channels;
+    if (typeof c === 'string' && c) return c;
+    const parts = [];
+    if (c && c.starts_with) parts.push(h('span', {}, 'starting ', h('span.chip', {}, c.starts_with)));
+    if (c && c.ends_with) parts.push(h('span', {}, `${parts.length ? ', ' : ''}ending `, h('span.chip', {}, c.ends_with)));
+    return parts.length ? h('span', {}, parts) : h('span.muted', {}, 'all');
+  }
+
+  // How long the oldest waiting event has waited: `oldest_ms` is that age (a small number) or,
+  // read as a moment, since the epoch.
+  function oldestAge(queue) {
+    const v = queue && queue.oldest_ms;
+    if (v === null || v === undefined) return null;
+    return v > 1e12 ? serverNow() - v : v;
   }
 
   function describeFilters(w) {
@@ -346,7 +364,7 @@
     h('div.target.mono', { testid: 'webhook-target', title: w.target }, w.target),
     facts([
       ['events', describeEvents(w)],
-      ['channels', w.channels || h('span.muted', {}, 'all')],
+      ['channels', describeChannels(w)],
       ['filters', describeFilters(w)],
       ['circuit', h('span', { cls: w.circuit === 'open' ? 'bad-text' : '', testid: 'circuit' }, w.circuit || '—')],
     ]),
@@ -365,7 +383,7 @@
         ['hash', h('span.mono', { title: config.hash || '' }, shortHash(config.hash)), 'config-hash'],
         ['loaded', when(config.loaded_at_ms), 'config-loaded'],
         ['reloads', `${count(counts.succeeded || 0)} succeeded, ${count(counts.failed || 0)} refused`, 'reload-counts'],
-        ['gateway', `${data.version || ''} on ${data.node || '?'}`],
+        ['gateway', `Switchyard ${data.version || ''}${data.node ? ` on ${data.node}` : ''}`],
       ]),
       h('h3', {}, 'Last reloads'),
       reloads.length
@@ -415,7 +433,7 @@
           h('span.spark-legend', {}, h('span.key.delivered', {}, 'delivered'), h('span.key.failed', {}, 'failed'))),
         facts([
           ['events', describeEvents(w)],
-          ['channels', w.channels || h('span.muted', {}, 'all')],
+          ['channels', describeChannels(w)],
           ['filters', describeFilters(w)],
           ['circuit', h('span', { cls: w.circuit === 'open' ? 'bad-text' : '', testid: 'circuit' }, w.circuit || '—')],
           ['signing', w.signing || '—'],
@@ -442,7 +460,8 @@
             stateBadge(d.state),
             count(d.events),
             when(d.enqueued_ms),
-            h('span.attempts', { testid: 'delivery-attempts', data: { count: attempts.length } },
+            h('span.attempts', { testid: 'delivery-attempts', data: { count: d.attempt_count || attempts.length } },
+              (d.attempt_count || 0) > attempts.length ? h('span.muted', {}, `${count(d.attempt_count - attempts.length)} more, then`) : null,
               attempts.length ? attempts.map((a) => h('span.chip', {
                 cls: a.status >= 200 && a.status < 300 ? 'good' : 'bad', title: a.error || '',
               }, a.status ? String(a.status) : 'error')) : h('span.muted', {}, 'none yet')),
@@ -472,6 +491,7 @@
         h('h1', {}, 'Delivery ', h('span.mono.wrap', {}, d.id), ' ', stateBadge(d.state)),
         facts([
           ['events', count(d.events)],
+          ['attempts', count(d.attempt_count || attempts.length)],
           ['lane', count(d.lane)],
           ['queued', when(d.enqueued_ms)],
           ['next attempt', d.next_attempt_ms ? when(d.next_attempt_ms) : null],
@@ -481,8 +501,9 @@
         h('h2', {}, 'Attempts'),
         attempts.length ? attemptsTable(attempts) : empty('No attempt yet.'),
         h('h2', {}, 'Payload ', h('span.muted.small', {}, '(the events as delivered; headers and signatures are not kept)')),
-        d.payload_truncated ? h('p.banner.warn', {}, 'The payload is too large to keep whole: this is its beginning.') : null,
-        h('pre.payload.scroll', { testid: 'payload' }, JSON.stringify(d.payload, null, 2)),
+        d.payload_truncated || d.payload === null || d.payload === undefined
+          ? h('p.banner.warn', { testid: 'payload-not-kept' }, `The events of this delivery${d.payload_bytes ? ` (${count(d.payload_bytes)} bytes)` : ''} were too large to keep in the history.`)
+          : h('pre.payload.scroll', { testid: 'payload' }, JSON.stringify(d.payload, null, 2)),
       ];
     },
   };
@@ -715,12 +736,15 @@
     render(data) {
       const actions = data.actions || [];
       if (!actions.length) return empty('No admin actions yet.', 'no-actions');
+      // Where an action came from, when the gateway says.
+      const from = actions.some((a) => a.from);
       return table(
-        [{ label: 'when' }, { label: 'action' }, { label: 'target' }, { label: 'detail', cls: 'grow' }, { label: 'by' }, { label: 'from' }],
+        [{ label: 'when' }, { label: 'action' }, { label: 'target' }, { label: 'detail', cls: 'grow' }, { label: 'by' },
+          ...(from ? [{ label: 'from' }] : [])],
         actions.map((a) => ({
           attrs: { testid: 'audit-row', data: { action: a.action, target: a.target, by: a.by } },
           cells: [when(a.at_ms), h('span.badge', { cls: `action-${a.action}` }, a.action), h('span.mono', {}, a.target || '—'),
-            a.detail || '—', a.by || '—', h('span.mono', {}, a.from || '—')],
+            a.detail || '—', a.by || '—', ...(from ? [h('span.mono', {}, a.from || '—')] : [])],
         })),
         { testid: 'audit-list' });
     },
