@@ -22,7 +22,8 @@ function startOtherSite() {
   const server = http.createServer((req, res) => {
     const form = forms[new URL(req.url, 'http://x').pathname];
     res.setHeader('Content-Type', 'text/html');
-    res.end(`<!doctype html><body>${form || ''}<script>document.forms[0] && document.forms[0].submit()</script></body>`);
+    // Submitted once loaded, so the test's navigation to this page completes first.
+    res.end(`<!doctype html><body>${form || ''}<script>addEventListener('load', () => setTimeout(() => document.forms[0].submit(), 50))</script></body>`);
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }

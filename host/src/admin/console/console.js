@@ -642,7 +642,8 @@
   function replayed(report) {
     const n = Array.isArray(report.replayed) ? report.replayed.length : report.replayed;
     const skipped = Array.isArray(report.skipped) ? report.skipped.length : report.skipped;
-    return `Replayed ${plural(n || 0, 'dead letter')}${skipped ? `; ${count(skipped)} skipped (their webhook is gone)` : ''}. They show as new deliveries on their webhook's page.`;
+    const why = Array.isArray(report.skipped) && report.skipped.length ? ` (#${report.skipped[0].id}: ${report.skipped[0].reason})` : '';
+    return `Replayed ${plural(n || 0, 'dead letter')}${skipped ? `; ${count(skipped)} skipped${why}` : ''}. They show as new deliveries on their webhook's page.`;
   }
 
   const deadLetterView = {
