@@ -81,3 +81,52 @@ pub async fn sample_every_step(rates: std::sync::Arc<Rates>, gateway: Weak<Gatew
         rates.sample(&gateway.workers().status());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::metrics::WebhookStats;
+
+    fn status(webhook: &WebhookKey, stats: &Arc<WebhookStats>) -> WebhookStatus {
+        WebhookStatus {
+            webhook: webhook.clone(),
+            stats: stats.clone(),
+            depth: 0,
+            oldest: None,
+            circuit_open: false,
+            dead_lettered: 0,
+            paused: None,
+            history: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn each_bucket_holds_what_happened_since_the_sample_before() {
+        let rates = Rates::default();
+        let key = WebhookKey::new("app-1", "hooks");
+        let stats = Arc::new(WebhookStats::default());
+        stats.delivered(5, Duration::ZERO);
+        rates.sample(&[status(&key, &stats)]);
+        stats.delivered(3, Duration::ZERO);
+        stats.failed();
+        rates.sample(&[status(&key, &stats)]);
+        let (delivered, failed) = rates.series(&key);
+        assert_eq!(delivered.len(), BUCKETS);
+        // The first sample only sets where counting starts.
+        assert_eq!(delivered[BUCKETS - 2..], [0, 3]);
+        assert_eq!(failed[BUCKETS - 2..], [0, 1]);
+        for _ in 0..BUCKETS {
+            rates.sample(&[status(&key, &stats)]);
+        }
+        assert_eq!(
+            rates.series(&key).0,
+            vec![0; BUCKETS],
+            "old buckets fall off"
+        );
+        rates.sample(&[]);
+        let unknown = rates.series(&key);
+        assert_eq!(unknown.0.len(), BUCKETS, "a webhook gone reads as zeros");
+    }
+}

@@ -64,6 +64,18 @@ pub struct DeliveryRecord {
     pub payload_bytes: usize,
 }
 
+/// A delivery whose attempt starts, as [`History::sending`] takes it.
+pub struct Sending<'a> {
+    pub id: &'a str,
+    /// No attempt was made before (it is not in the history).
+    pub first: bool,
+    pub lane: u16,
+    pub events: u32,
+    pub enqueued_ms: u64,
+    /// The events' JSON, one part per job.
+    pub parts: &'a [Vec<u8>],
+}
+
 /// One webhook's recent deliveries, newest last.
 #[derive(Debug, Default)]
 pub struct History(Mutex<VecDeque<DeliveryRecord>>);
@@ -73,11 +85,19 @@ impl History {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// An attempt of delivery `id` starts; the first one adds the delivery (with its events,
-    /// made from the lane's jobs by `parts` only then).
-    pub fn sending(&self, id: &str, lane: u16, events: u32, enqueued_ms: u64, parts: &[Vec<u8>]) {
+    /// An attempt of delivery `id` starts; the first one this gateway makes (`first`, or one
+    /// not kept) adds the delivery, with its events joined from `parts`.
+    pub fn sending(&self, delivery: Sending<'_>) {
+        let Sending {
+            id,
+            first,
+            lane,
+            events,
+            enqueued_ms,
+            parts,
+        } = delivery;
         let mut records = self.records();
-        if let Some(record) = find(&mut records, id) {
+        if !first && let Some(record) = find(&mut records, id) {
             record.standing = Standing::Sending;
             return;
         }
@@ -150,6 +170,17 @@ fn find<'a>(records: &'a mut VecDeque<DeliveryRecord>, id: &str) -> Option<&'a m
 mod tests {
     use super::*;
 
+    fn sending<'a>(id: &'a str, first: bool, parts: &'a [Vec<u8>]) -> Sending<'a> {
+        Sending {
+            id,
+            first,
+            lane: 0,
+            events: 1,
+            enqueued_ms: 0,
+            parts,
+        }
+    }
+
     fn attempt(status: u16) -> AttemptRecord {
         AttemptRecord {
             at_ms: 1,
@@ -164,13 +195,13 @@ mod tests {
         let history = History::default();
         for n in 0..KEPT + 5 {
             let id = format!("d{n}");
-            history.sending(&id, 0, 1, 0, &[br#"{"n":1}"#.to_vec()]);
+            history.sending(sending(&id, true, &[br#"{"n":1}"#.to_vec()]));
             history.update(
                 &id,
                 Some(attempt(503)),
                 Standing::Retrying { next_attempt_ms: 9 },
             );
-            history.sending(&id, 0, 1, 0, &[]);
+            history.sending(sending(&id, false, &[]));
             history.update(&id, Some(attempt(200)), Standing::Delivered);
         }
         let recent = history.recent();
@@ -189,7 +220,7 @@ mod tests {
     fn a_large_delivery_is_kept_without_its_events() {
         let history = History::default();
         let big = vec![b'1'; PAYLOAD_KEPT];
-        history.sending("big", 2, 1, 0, &[big]);
+        history.sending(sending("big", true, &[big]));
         let record = history.get("big").unwrap();
         assert!(record.payload.is_none());
         assert_eq!(record.payload_bytes, PAYLOAD_KEPT + 2);

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::circuit::{Admission, Circuit};
-use super::history::{AttemptRecord, History, Standing};
+use super::history::{AttemptRecord, History, Sending, Standing};
 use super::lambda::LambdaError;
 use super::pause::Pause;
 use super::{Attempt, Deliverer, DeliveryError, Destination, Failure};
@@ -324,13 +324,14 @@ impl Lane {
     async fn attempt(&self, delivery: &mut Delivery) -> Result<u16, DeliveryError> {
         let destination = self.destination.load_full();
         let now = now_ms();
-        self.history.sending(
-            &delivery.state.id,
-            self.id.lane,
-            delivery.event_count,
-            delivery.enqueued_ms,
-            &delivery.parts,
-        );
+        self.history.sending(Sending {
+            id: &delivery.state.id,
+            first: delivery.state.attempts == 0,
+            lane: self.id.lane,
+            events: delivery.event_count,
+            enqueued_ms: delivery.enqueued_ms,
+            parts: &delivery.parts,
+        });
         let state = &mut delivery.state;
         state.attempts += 1;
         if state.attempts == 1 {
