@@ -47,12 +47,14 @@ await run(async (browser) => {
   assert(api === 401, `the page's API answers ${api} before signing in`);
 
   step('a wrong token is refused');
-  assert((await signIn(page, `${token}-wrong`)) === 401, 'wrong token: 401');
+  const wrong = await signIn(page, `${token}-wrong`);
+  assert(wrong === 401, `wrong token: ${wrong}`);
   await untilText('the refusal', byTestId(page, 'login-error'), 'not the admin token');
   assert((await context.cookies()).length === 0, 'no cookie for a wrong token');
 
   step('the right token signs in');
-  assert((await signIn(page, token)) === 303, 'right token: 303 to the console');
+  const right = await signIn(page, token);
+  assert(right === 303, `right token: ${right}, not 303 to the console`);
   await byTestId(page, 'webhook-card').first().waitFor();
   const cookies = await context.cookies();
   const session = cookies.find((c) => c.name === 'switchyard_console');
@@ -70,18 +72,23 @@ await run(async (browser) => {
   step('cross-site form posts, cookie and all: 403');
   const other = await startOtherSite();
   const otherUrl = `http://127.0.0.1:${other.address().port}`;
-  const attacker = await context.newPage();
-  for (const [path, target] of [['/purge', 'dlq/purge'], ['/pause', `webhooks/${app}/${webhook}/pause`]]) {
-    const answer = attacker.waitForResponse((r) => r.url() === `${consoleUrl}${target}`);
-    await attacker.goto(`${otherUrl}${path}`);
+  // Opens the other site's page in a tab of the signed-in browser; returns the status the
+  // console answered its form post with.
+  const postFrom = async (page, target) => {
+    const tab = await context.newPage();
+    const answer = tab.waitForResponse((r) => r.url() === `${consoleUrl}${target}`);
+    await tab.goto(page);
     const status = (await answer).status();
+    await tab.waitForURL(`${consoleUrl}${target}`);
+    await tab.close();
+    return status;
+  };
+  for (const [path, target] of [['/purge', 'dlq/purge'], ['/pause', `webhooks/${app}/${webhook}/pause`]]) {
+    const status = await postFrom(`${otherUrl}${path}`, target);
     assert(status === 403, `the cross-site post to ${target} answered ${status}`);
   }
   step('and from another site altogether (localhost): no cookie, refused');
-  const otherSite = `http://localhost:${other.address().port}/purge`;
-  const refused = attacker.waitForResponse((r) => r.url() === `${consoleUrl}dlq/purge`);
-  await attacker.goto(otherSite);
-  const status = (await refused).status();
+  const status = await postFrom(`http://localhost:${other.address().port}/purge`, 'dlq/purge');
   assert(status === 401 || status === 403, `the cross-site post from localhost answered ${status}`);
   other.close();
 

@@ -35,17 +35,16 @@ export async function run(body) {
     // Chromium's sandbox needs user namespaces, which root in a container does not get.
     args: process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [],
   });
-  let failed = null;
+  // Waits still pending when the browser closes reject too: the first error is the one to say.
+  process.on('unhandledRejection', () => {});
   try {
     await body(browser);
   } catch (e) {
-    failed = e;
-  }
-  await browser.close().catch(() => {});
-  if (failed) {
-    console.error(failed && failed.stack ? failed.stack : failed);
+    console.error(e && e.stack ? e.stack : e);
+    await browser.close().catch(() => {});
     process.exit(1);
   }
+  await browser.close().catch(() => {});
   process.exit(0);
 }
 
