@@ -35,7 +35,13 @@ await run(async (browser) => {
       await byTestId(page, 'live-status').and(page.locator('[data-state="live"]')).waitFor();
       const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert(wide <= 0, `${name} at ${size} width scrolls sideways by ${wide} px`);
-      await page.screenshot({ path: path.join(dir, `${name}-${size}.png`), fullPage: true });
+      // The whole page, up to a few screens (a long list is the same further down).
+      const height = await page.evaluate(() => document.documentElement.scrollHeight);
+      await page.screenshot({
+        path: path.join(dir, `${name}-${size}.png`),
+        fullPage: true,
+        clip: { x: 0, y: 0, width: viewport.width, height: Math.min(height, viewport.height * 2.5) },
+      });
     }
     // The other pages draw too (nothing to photograph without filters or actions).
     for (const [hash, ready] of [['#/filters', 'no-filters'], ['#/audit', 'no-actions']]) {

@@ -28,7 +28,8 @@ fn hook(id: &str, sink: &Sink, event_type: &str) -> String {
 
 /// Posts one client event carrying `data` on `channel`; ingest must take it.
 fn send(gateway: &Gateway, channel: &str, data: &str) {
-    let event = json!({"name": "client_event", "channel": channel, "event": "client-x", "data": data});
+    let event =
+        json!({"name": "client_event", "channel": channel, "event": "client-x", "data": data});
     let (status, answer) = post_signed(gateway, KEY, SECRET, &batch(&[event]));
     assert_eq!(status, 200, "{answer}");
 }
@@ -124,7 +125,10 @@ fn a_failing_webhook_its_dead_letters_and_their_replay_from_the_console() {
     // The first replayed from its page, the second as a selection; the third was purged.
     let got = sink.until("the two replays", |got| delivered_data(got).len() >= 2);
     assert_eq!(delivered_data(&got), ["event-1", "event-2"]);
-    assert!(got.iter().all(|r| r.status == 200 && r.js_signature_ok == Some(true)));
+    assert!(
+        got.iter()
+            .all(|r| r.status == 200 && r.js_signature_ok == Some(true))
+    );
     sink.assert_nothing_more(&gateway);
     assert_eq!(dead_letter_count(&gateway, "hooks", None), 0);
     script.go_on();
@@ -134,10 +138,7 @@ fn a_failing_webhook_its_dead_letters_and_their_replay_from_the_console() {
 #[test]
 fn a_refused_reload_shows_its_error_on_the_overview() {
     let sink = Sink::start(SECRET, KEY);
-    let gateway = Gateway::start(&one_app_config(
-        "",
-        &hook("hooks", &sink, "client_event"),
-    ));
+    let gateway = Gateway::start(&one_app_config("", &hook("hooks", &sink, "client_event")));
     let text = std::fs::read_to_string(&gateway.config).unwrap();
     let hash = admin_json(&gateway, "/overview", None)["config"]["hash"]
         .as_str()
@@ -319,25 +320,40 @@ fn screenshots_at_desktop_and_phone_width() {
     ]
     .concat();
     let gateway = Gateway::start(&one_app_config(FAST_RETRIES, &webhooks));
-    // A few seconds of traffic: deliveries to `presence`, failures to `billing`, dead letters
-    // for `crm`.
-    for n in 0..12 {
+    let (dir, temp) = screenshot_dir();
+    // Traffic: deliveries to `presence`, failures to `billing`, dead letters for `crm`. For the
+    // docs' screenshots, long enough to fill a few of the charts' 5 s periods.
+    let rounds = if temp.is_none() { 60 } else { 12 };
+    for n in 0..rounds {
         let mut events = vec![
             json!({"name": "member_added", "channel": "presence-lobby", "user_id": n.to_string()}),
             json!({"name": "client_event", "channel": format!("private-order-{}", n % 3), "event": "client-paid", "data": format!("{{\"order\":{n}}}")}),
         ];
         if n % 4 == 0 {
-            events.push(json!({"name": "channel_occupied", "channel": format!("private-deal-{n}")}));
+            events
+                .push(json!({"name": "channel_occupied", "channel": format!("private-deal-{n}")}));
         }
         let (status, answer) = post_signed(&gateway, KEY, SECRET, &batch(&events));
         assert_eq!(status, 200, "{answer}");
         std::thread::sleep(Duration::from_millis(300));
     }
-    wait_for_admin(&gateway, "/dlq?webhook=crm", None, "crm's dead letters", |v| {
-        v["dead_letters"].as_array().unwrap().len() == 3
+    wait_for_admin(
+        &gateway,
+        "/dlq?webhook=crm",
+        None,
+        "crm's dead letters",
+        |v| v["dead_letters"].as_array().unwrap().len() == rounds / 4,
+    );
+    // And a refused reload, shown first on the overview.
+    let text = std::fs::read_to_string(&gateway.config).unwrap();
+    write_atomically(
+        &gateway.config,
+        &text.replace("\"member_added\"", "\"member_addded\""),
+    );
+    wait_for_admin(&gateway, "/overview", None, "the refused reload", |v| {
+        v["reload_counts"]["failed"] == 1
     });
 
-    let (dir, _temp) = screenshot_dir();
     let url = console_url(&gateway);
     let script = BrowserScript::start(
         "screenshots",

@@ -72,6 +72,13 @@
     return h('time', { datetime: new Date(ms).toISOString(), title: new Date(ms).toLocaleString() }, text);
   }
 
+  // When the next attempt is due; one already due waits for its lane (or the circuit's probe).
+  function nextAttempt(ms) {
+    if (ms === null || ms === undefined) return h('span.muted', {}, '—');
+    if (ms > serverNow() + 1000) return when(ms);
+    return h('time', { datetime: new Date(ms).toISOString(), title: new Date(ms).toLocaleString() }, 'due now');
+  }
+
   function millis(ms) {
     if (ms === null || ms === undefined) return '—';
     if (ms < 1) return `${ms.toFixed(2)} ms`;
@@ -276,7 +283,7 @@
       if (reloads.length && !reloads[0].ok) {
         out.push(h('section.banner.bad', { testid: 'reload-failed', role: 'alert' },
           h('strong', {}, 'The last config reload was refused. '),
-          'The previous config keeps serving. ', when(reloads[0].at_ms), ` (${reloads[0].trigger})`,
+          'The previous config keeps serving. ', when(reloads[0].at_ms), ` (${String(reloads[0].trigger).replace('_', ' ')})`,
           h('pre.error-text', { testid: 'reload-failed-error' }, reloads[0].error || 'no error given')));
       }
       out.push(summary(webhooks, data));
@@ -391,7 +398,7 @@
           [{ label: 'when' }, { label: 'trigger' }, { label: 'outcome' }, { label: 'took' }, { label: 'error', cls: 'grow' }],
           reloads.slice(0, 10).map((r) => ({
             attrs: { testid: 'reload-row', data: { ok: String(Boolean(r.ok)) } },
-            cells: [when(r.at_ms), r.trigger, h('span.badge', { cls: r.ok ? 'health-ok' : 'health-failing' }, r.ok ? 'applied' : 'refused'),
+            cells: [when(r.at_ms), String(r.trigger).replace('_', ' '), h('span.badge', { cls: r.ok ? 'health-ok' : 'health-failing' }, r.ok ? 'applied' : 'refused'),
               millis(r.duration_ms), r.error ? h('span.error-text.mono', {}, r.error) : h('span.muted', {}, '—')],
           })),
           { testid: 'reloads' })
@@ -446,6 +453,10 @@
     },
   };
 
+  // The attempts a row shows (the latest); the delivery's page has them all.
+  const CHIPS = 6;
+  const earlier = (d, attempts) => Math.max(d.attempt_count || 0, attempts.length) - Math.min(attempts.length, CHIPS);
+
   function deliveriesTable(app, webhook, deliveries) {
     return table(
       [{ label: 'delivery' }, { label: 'state' }, { label: 'events' }, { label: 'queued' },
@@ -461,12 +472,12 @@
             count(d.events),
             when(d.enqueued_ms),
             h('span.attempts', { testid: 'delivery-attempts', data: { count: d.attempt_count || attempts.length } },
-              (d.attempt_count || 0) > attempts.length ? h('span.muted', {}, `${count(d.attempt_count - attempts.length)} more, then`) : null,
-              attempts.length ? attempts.map((a) => h('span.chip', {
+              earlier(d, attempts) ? h('span.muted', {}, `${count(earlier(d, attempts))} earlier,`) : null,
+              attempts.length ? attempts.slice(-CHIPS).map((a) => h('span.chip', {
                 cls: a.status >= 200 && a.status < 300 ? 'good' : 'bad', title: a.error || '',
               }, a.status ? String(a.status) : 'error')) : h('span.muted', {}, 'none yet')),
             last ? millis(last.latency_ms) : '—',
-            d.next_attempt_ms ? when(d.next_attempt_ms) : h('span.muted', {}, '—'),
+            nextAttempt(d.next_attempt_ms),
             h('a', { href: `${webhookHref(app, webhook)}/deliveries/${encodeURIComponent(d.id)}`, testid: 'payload-link' }, 'payload'),
           ],
         };
@@ -494,7 +505,7 @@
           ['attempts', count(d.attempt_count || attempts.length)],
           ['lane', count(d.lane)],
           ['queued', when(d.enqueued_ms)],
-          ['next attempt', d.next_attempt_ms ? when(d.next_attempt_ms) : null],
+          ['next attempt', d.next_attempt_ms ? nextAttempt(d.next_attempt_ms) : null],
           ['dead letter', d.dead_letter !== null && d.dead_letter !== undefined
             ? h('a', { href: `#/dead-letters/${encodeURIComponent(d.dead_letter)}` }, `#${d.dead_letter}`) : null],
         ]),
