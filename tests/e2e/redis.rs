@@ -1,8 +1,10 @@
 //! The queue's Redis backend end to end, against a real `redis-server` (AUTH on, the
 //! append-only file fsynced on every write): order per channel, what a killed gateway
 //! acknowledged (and its retry state) delivered by the next one from Redis alone, ingest and
-//! `/readyz` while Redis is down and after it restarts (idle, and mid-load under two gateways), dead letters listed and replayed by the
-//! CLI straight from Redis, and TLS.
+//! `/readyz` while Redis is down and after it restarts (idle, and mid-load under two gateways),
+//! dead letters listed and replayed by the CLI straight from Redis, TLS, lanes shared by several
+//! gateways (one killed, one drained; a delivery in flight on the killed one sent again under
+//! its id), and a pause held by every gateway.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -417,6 +419,46 @@ fn three_gateways_share_the_lanes_and_a_killed_one_loses_nothing_and_reorders_no
     eprintln!(
         "node loss: {} events acknowledged, all delivered; {duplicates} delivered twice",
         sent.len()
+    );
+}
+
+#[test]
+fn a_delivery_in_flight_on_a_killed_gateway_is_sent_again_with_the_same_id() {
+    let redis = Redis::start();
+    let sink = Sink::start(SECRET, KEY);
+    // The receiver takes a second to answer: deliveries are in flight when a gateway dies.
+    let config = config_with(&redis, &sink.url("/slow/1000"), "shutdown_delay_ms = 0");
+    let first = Gateway::start(&config);
+    let second = Gateway::start(&config);
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = load(&first, 64, 16, 4);
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = second.kill_keeping_data();
+    assert!(!killed.status.success());
+    let delivered = until_delivered(&sink, &sent);
+    let mut ids: HashMap<String, Vec<String>> = HashMap::new();
+    for request in delivered.iter().filter(|r| r.status == 200) {
+        for data in request.event_data() {
+            ids.entry(data)
+                .or_default()
+                .push(request.delivery_id().to_owned());
+        }
+    }
+    let resent: Vec<&Vec<String>> = ids.values().filter(|ids| ids.len() > 1).collect();
+    assert!(
+        !resent.is_empty(),
+        "the killed gateway had deliveries in flight"
+    );
+    for ids in &resent {
+        assert!(
+            ids.iter().all(|id| id == &ids[0]),
+            "sent again under another id: {ids:?}"
+        );
+    }
+    assert_in_order_counting_duplicates(&delivered, &sent);
+    eprintln!(
+        "{} events sent again, each under its first delivery id",
+        resent.len()
     );
 }
 

@@ -27,9 +27,10 @@ use crate::sign::{KEY_HEADER, SIGNATURE_HEADER, parse_secrets, sign};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// e.g. http://127.0.0.1:7700/ingest/pusher
-    #[arg(long)]
-    pub target: String,
+    /// e.g. http://127.0.0.1:7700/ingest/pusher; several, comma-separated: connection i sends
+    /// to target i mod their number.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub target: Vec<String>,
     /// `key=secret,...`: requests go to the apps in turn.
     #[arg(long)]
     pub apps: String,
@@ -86,8 +87,8 @@ const LATE_GRACE: Duration = Duration::from_secs(10);
 struct Shared {
     args: Args,
     apps: Vec<(String, Vec<u8>)>,
-    authority: String,
-    path: String,
+    /// (authority, path) of each target.
+    targets: Vec<(String, String)>,
     /// Next seq (closed loop) or next schedule slot (open loop).
     next: AtomicU64,
     start: Instant,
@@ -110,12 +111,19 @@ struct Tally {
 }
 
 pub async fn main(args: Args) -> anyhow::Result<()> {
-    let uri: hyper::Uri = args.target.parse()?;
-    let authority = uri
-        .authority()
-        .ok_or_else(|| anyhow::anyhow!("target needs host:port"))?
-        .to_string();
-    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let targets = args
+        .target
+        .iter()
+        .map(|target| {
+            let uri: hyper::Uri = target.parse()?;
+            let authority = uri
+                .authority()
+                .ok_or_else(|| anyhow::anyhow!("target needs host:port"))?
+                .to_string();
+            let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+            Ok((authority, path))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let apps: Vec<_> = parse_secrets(&args.apps)?
         .into_iter()
         .map(|(k, s)| (k, s.into_bytes()))
@@ -129,8 +137,7 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
     let warm_at = start + Duration::from_secs_f64(args.warmup);
     let shared = Arc::new(Shared {
         apps,
-        authority,
-        path,
+        targets,
         next: AtomicU64::new(0),
         start,
         start_us: now_us(),
@@ -146,7 +153,7 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
         cpu_seconds(std::process::id()).unwrap_or(0.0)
     });
     let workers: Vec<_> = (0..shared.args.connections)
-        .map(|_| tokio::spawn(worker(shared.clone())))
+        .map(|i| tokio::spawn(worker(shared.clone(), i)))
         .collect();
     let mut tally = Tally::new();
     for w in workers {
@@ -181,7 +188,8 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn worker(s: Arc<Shared>) -> Tally {
+async fn worker(s: Arc<Shared>, index: usize) -> Tally {
+    let (authority, path) = &s.targets[index % s.targets.len()];
     let mut tally = Tally::new();
     let mut conn: Option<SendRequest<Full<Bytes>>> = None;
     let k = s.args.events_per_request;
@@ -218,14 +226,14 @@ async fn worker(s: Arc<Shared>) -> Tally {
         let (key, secret) = &s.apps[(slot % s.apps.len() as u64) as usize];
         let body = batch_body(first_seq, k, sent_us, s.args.channels);
         let signature = sign(secret, &body);
-        let request = hyper::Request::post(s.path.as_str())
-            .header(HOST, s.authority.as_str())
+        let request = hyper::Request::post(path.as_str())
+            .header(HOST, authority.as_str())
             .header(CONTENT_TYPE, "application/json")
             .header(KEY_HEADER, key.as_str())
             .header(SIGNATURE_HEADER, signature)
             .body(Full::new(Bytes::from(body)))
             .expect("a valid request");
-        let answer = tokio::time::timeout(REQUEST_TIMEOUT, send(&s.authority, &mut conn, request))
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, send(authority, &mut conn, request))
             .await
             .unwrap_or(Err(()));
         let done = Instant::now();

@@ -7,6 +7,7 @@ mod forwarder;
 mod loadgen;
 mod memory;
 mod metrics;
+mod redis;
 mod report;
 mod runner;
 mod scenarios;

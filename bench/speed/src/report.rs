@@ -47,6 +47,8 @@ pub fn add_ratios(row: &mut Row, scenario: &Scenario, earlier: &[Row]) {
     };
     row.vs_forwarder = ratio(scenario.vs_forwarder);
     row.vs_durable = ratio(scenario.vs_durable);
+    row.vs_embedded = ratio(scenario.vs_embedded);
+    row.vs_one_node = ratio(scenario.vs_one_node);
 }
 
 /// One row per steady scenario from its rounds: medians of the rates, latencies and CPU, the
@@ -94,6 +96,11 @@ fn combine(ok: &[&Row], all: &[&Row]) -> Row {
     row.ack_latency = latency(|r| r.ack_latency);
     row.cpu_secs = med_opt(&|r| r.cpu_secs);
     row.cpu_secs_per_100k_events = med_opt(&|r| r.cpu_secs_per_100k_events);
+    row.redis_cpu_secs = med_opt(&|r| r.redis_cpu_secs);
+    row.redis_cpu_secs_per_100k_events = med_opt(&|r| r.redis_cpu_secs_per_100k_events);
+    row.delivered_by_node = (0..row.delivered_by_node.len())
+        .map(|i| med(&|r| r.delivered_by_node.get(i).copied().unwrap_or(0.0)))
+        .collect();
     row.loadgen_cpu_secs = med(&|r| r.loadgen_cpu_secs);
     row.sink_cpu_secs = med_opt(&|r| r.sink_cpu_secs);
     row.other_cpu_cores = med_opt(&|r| r.other_cpu_cores);
@@ -101,6 +108,7 @@ fn combine(ok: &[&Row], all: &[&Row]) -> Row {
     row.backlog_at_end = ok.iter().map(|r| r.backlog_at_end).max().unwrap_or(0);
     row.bad_signatures = ok.iter().map(|r| r.bad_signatures).sum();
     row.duplicates = ok.iter().map(|r| r.duplicates).sum();
+    row.lost = ok.iter().map(|r| r.lost).sum();
     row.unparsed = ok.iter().map(|r| r.unparsed).sum();
     row.status_503_retry_after = ok.iter().map(|r| r.status_503_retry_after).sum();
     row.errors = ok.iter().map(|r| r.errors).sum();
@@ -126,20 +134,13 @@ fn combine(ok: &[&Row], all: &[&Row]) -> Row {
     };
     (row.vs_forwarder, row.vs_forwarder_range) = ratio(|r| &r.vs_forwarder).unzip();
     (row.vs_durable, row.vs_durable_range) = ratio(|r| &r.vs_durable).unzip();
+    (row.vs_embedded, row.vs_embedded_range) = ratio(|r| &r.vs_embedded).unzip();
+    (row.vs_one_node, row.vs_one_node_range) = ratio(|r| &r.vs_one_node).unzip();
     row.rounds = ok.len();
     // The gateway's logs and metrics over every round.
     if let Some(g) = &mut row.gateway {
         for other in ok[1..].iter().filter_map(|r| r.gateway.as_ref()) {
-            g.log_warnings += other.log_warnings;
-            g.log_errors += other.log_errors;
-            for m in &other.log_sample {
-                if !g.log_sample.contains(m) {
-                    g.log_sample.push(m.clone());
-                }
-            }
-            for (name, value) in &other.metrics {
-                *g.metrics.entry(name.clone()).or_default() += value;
-            }
+            g.absorb(other);
         }
     }
     row.round_errors = all.iter().filter_map(|r| r.error.clone()).collect();
@@ -184,23 +185,31 @@ pub fn finish(
         out.push('\n');
     };
 
-    line(format!(
-        "\n## Throughput (closed loop, {} s windows after {} s warm-up, {}; ratios: delivered events/s{})\n",
+    let throughput: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.offered_rps.is_none() && r.group != "redis")
+        .collect();
+    let windows = format!(
+        "{} s windows after {} s warm-up, {}",
         meta.timing.secs,
         meta.timing.warmup,
         match meta.rounds {
             1 => "1 round".to_owned(),
             n => format!("medians of {n} rounds"),
         },
-        if meta.rounds > 1 {
-            ", lowest–highest round in brackets"
-        } else {
-            ""
-        }
-    ));
-    line("| scenario | ev/req | conns | acked req/s | delivered ev/s | backlog at end | × forwarder | × durable-ref | ingest→sink p50 | p99 | CPU s / 100k ev | peak RSS MiB | other CPU (cores) | bad sig | non-200 / errors |".into());
-    line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|".into());
-    for r in rows.iter().filter(|r| r.offered_rps.is_none()) {
+    );
+    let brackets = match meta.rounds {
+        1 => "",
+        _ => ", lowest–highest round in brackets",
+    };
+    if !throughput.is_empty() {
+        line(format!(
+            "\n## Throughput (closed loop, {windows}; ratios: delivered events/s{brackets})\n"
+        ));
+        line("| scenario | ev/req | conns | acked req/s | delivered ev/s | backlog at end | × forwarder | × durable-ref | ingest→sink p50 | p99 | CPU s / 100k ev | peak RSS MiB | other CPU (cores) | bad sig | non-200 / errors |".into());
+        line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|".into());
+    }
+    for r in throughput {
         if let Some(error) = &r.error {
             line(format!(
                 "| {} | failed: {} |||||||||||||",
@@ -229,6 +238,10 @@ pub fn finish(
             r.bad_signatures,
             failures(r),
         ));
+    }
+
+    for l in scale_out_table(rows, meta, &windows, brackets) {
+        line(l);
     }
 
     let latency = latency_summary(rows);
@@ -364,10 +377,13 @@ pub fn finish(
             met: m.cached_kib.map(|k| k <= 30 * 1024),
         });
     }
-    line("\n## Issue 10's targets (same run)\n".into());
-    line("| target | measured | met |".into());
-    line("|---|---|---|".into());
-    for t in &targets {
+    let only_scale_out = rows.iter().all(|r| r.group == "redis") && meta.idle_memory.is_none();
+    if !only_scale_out {
+        line("\n## Issue 10's targets (same run)\n".into());
+        line("| target | measured | met |".into());
+        line("|---|---|---|".into());
+    }
+    for t in targets.iter().filter(|_| !only_scale_out) {
         let met = match t.met {
             Some(true) => "yes",
             Some(false) => "**no**",
@@ -401,6 +417,10 @@ pub fn finish(
         "rows": rows,
         "rounds": per_round,
         "summary": {
+            "per_node_efficiency": rows
+                .iter()
+                .filter_map(|r| Some((r.id.clone(), efficiency(r)?.0)))
+                .collect::<BTreeMap<_, _>>(),
             "latency": latency,
             "filters_ratio": filters_ratio,
             "targets": targets,
@@ -412,6 +432,79 @@ pub fn finish(
     }
     std::fs::write(json_path, serde_json::to_string_pretty(&document)?)?;
     Ok(())
+}
+
+/// N-node delivered events/s ÷ (N × the same queue's 1-node), and its range over the rounds.
+fn efficiency(r: &Row) -> Option<(f64, Option<(f64, f64)>)> {
+    let n = r.nodes.max(1) as f64;
+    let (_, x) = r.vs_one_node.as_ref()?;
+    Some((x / n, r.vs_one_node_range.map(|(lo, hi)| (lo / n, hi / n))))
+}
+
+/// The `redis` group's table, and what it can and cannot show on this machine.
+fn scale_out_table(rows: &[Row], meta: &Meta, windows: &str, brackets: &str) -> Vec<String> {
+    let scale: Vec<&Row> = rows.iter().filter(|r| r.group == "redis").collect();
+    let Some(first) = scale.first() else {
+        return Vec::new();
+    };
+    let mut out = vec![
+        format!(
+            "\n## Redis scale-out (closed loop, {windows}, simple config, 1 ev/req, {} connections spread over the nodes; ratios: delivered events/s{brackets})\n",
+            first.connections
+        ),
+        format!(
+            "Every gateway node, redis-server, the load generator and the sink share this machine's {} cores: more nodes cannot deliver more here, each one added takes CPU from the others. *× 1 node* and *per-node efficiency* (N-node events/s ÷ (N × 1-node events/s)) measure what spreading the same load over more nodes costs, not how far the queue scales across machines.\n",
+            meta.cpus
+        ),
+        "| scenario | nodes | acked req/s | delivered ev/s | × embedded, 1 node | × 1 node | per-node efficiency | gateways' CPU s / 100k ev | redis-server CPU s / 100k ev | ingest→sink p50 | p99 | delivered by each node | other CPU (cores) | bad sig | duplicates | lost | non-200 / errors |".into(),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|".into(),
+    ];
+    let cpu = |c: Option<f64>| c.map_or("—".into(), |c| format!("{c:.2}"));
+    for r in scale {
+        if let Some(error) = &r.error {
+            out.push(format!(
+                "| {} | failed: {} ||||||||||||||||",
+                r.label,
+                error.replace('|', "/")
+            ));
+            continue;
+        }
+        let efficiency = match efficiency(r) {
+            Some((x, Some((lo, hi)))) if hi > lo => format!("{x:.2} ({lo:.2}–{hi:.2})"),
+            Some((x, _)) => format!("{x:.2}"),
+            None => "—".into(),
+        };
+        let shares: Vec<String> = r
+            .delivered_by_node
+            .iter()
+            .map(|s| format!("{:.0} %", s * 100.0))
+            .collect();
+        out.push(format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.label,
+            r.nodes,
+            rate(r.acked_rps),
+            rate(r.delivered_eps),
+            times(&r.vs_embedded, r.vs_embedded_range),
+            times(&r.vs_one_node, r.vs_one_node_range),
+            efficiency,
+            cpu(r.cpu_secs_per_100k_events),
+            cpu(r.redis_cpu_secs_per_100k_events),
+            micros(r.latency.p50_us),
+            micros(r.latency.p99_us),
+            if shares.is_empty() {
+                "—".into()
+            } else {
+                shares.join(" / ")
+            },
+            cpu(r.other_cpu_cores),
+            r.bad_signatures,
+            r.duplicates,
+            r.lost.map_or("—".into(), |n| n.to_string()),
+            failures(r),
+        ));
+    }
+    out
 }
 
 #[derive(Debug, Serialize)]

@@ -16,8 +16,9 @@ use tokio::time::Instant;
 use crate::loadgen::LoadReport;
 use crate::memory;
 use crate::metrics::{Latency, cpu_seconds, now_ms, status_kib};
+use crate::redis;
 use crate::report;
-use crate::scenarios::{self, APPS, Load, Scenario, Shape, System};
+use crate::scenarios::{self, APPS, Load, Queue, Scenario, Shape, System};
 use crate::sink::SinkStats;
 
 #[derive(clap::Args, Debug)]
@@ -28,8 +29,8 @@ pub struct Args {
     /// Where to write every figure (default: speed-results.json in the cargo target dir).
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Scenario ids or groups (baseline, durable, simple, realistic, latency, overload), and
-    /// `memory` (idle RSS with 10 filters), comma-separated.
+    /// Scenario ids or groups (baseline, durable, simple, realistic, latency, overload, redis),
+    /// and `memory` (idle RSS with 10 filters), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub scenarios: Vec<String>,
     /// Measuring window of each scenario, seconds.
@@ -65,8 +66,12 @@ pub struct Timing {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Row {
     pub id: String,
+    pub group: String,
     pub label: String,
     pub system: String,
+    /// `embedded` or `redis appendfsync always|everysec`, and the gateway nodes sharing it.
+    pub queue: String,
+    pub nodes: usize,
     pub events_per_request: u64,
     pub connections: usize,
     pub offered_rps: Option<f64>,
@@ -81,12 +86,22 @@ pub struct Row {
     pub rounds: usize,
     pub vs_forwarder_range: Option<(f64, f64)>,
     pub vs_durable_range: Option<(f64, f64)>,
+    /// Redis rows: to the embedded store's row, and to the same queue's 1-node row.
+    pub vs_embedded: Option<(String, f64)>,
+    pub vs_one_node: Option<(String, f64)>,
+    pub vs_embedded_range: Option<(f64, f64)>,
+    pub vs_one_node_range: Option<(f64, f64)>,
     /// Ingest→sink, per event, measured by the sink.
     pub latency: Latency,
     /// Request→answer, measured by the load generator.
     pub ack_latency: Latency,
+    /// Of the system's processes (every gateway node) together.
     pub cpu_secs: Option<f64>,
     pub cpu_secs_per_100k_events: Option<f64>,
+    /// Of `redis-server`, in the Redis rows.
+    pub redis_cpu_secs: Option<f64>,
+    pub redis_cpu_secs_per_100k_events: Option<f64>,
+    /// The highest of the system's processes.
     pub peak_rss_kib: Option<u64>,
     pub bad_signatures: u64,
     pub duplicates: u64,
@@ -102,6 +117,10 @@ pub struct Row {
     /// CPU cores busy in the window with something other than the system, the load generator
     /// and the sink (other builds on a shared machine): the noise of this row.
     pub other_cpu_cores: Option<f64>,
+    /// Each node's share of the events delivered (its `switchyard_events_delivered_total`).
+    pub delivered_by_node: Vec<f64>,
+    /// With `count_losses`: acknowledged events the sink had not seen once the backlog drained.
+    pub lost: Option<u64>,
     pub gateway: Option<GatewayInfo>,
     pub overload: Option<Overload>,
     pub error: Option<String>,
@@ -119,6 +138,22 @@ pub struct GatewayInfo {
     /// Distinct messages, and the first lines whole (fields included).
     pub log_sample: Vec<String>,
     pub log_first_lines: Vec<String>,
+}
+
+impl GatewayInfo {
+    /// Adds another node's (or round's) log counts and metrics to these.
+    pub fn absorb(&mut self, other: &GatewayInfo) {
+        self.log_warnings += other.log_warnings;
+        self.log_errors += other.log_errors;
+        for m in &other.log_sample {
+            if !self.log_sample.contains(m) {
+                self.log_sample.push(m.clone());
+            }
+        }
+        for (name, value) in &other.metrics {
+            *self.metrics.entry(name.clone()).or_default() += value;
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -405,9 +440,17 @@ async fn run_one(ctx: &Ctx, sc: &Scenario) -> anyhow::Result<Row> {
     let listen = format!("127.0.0.1:{port}");
     let log = dir.join(format!("{}.log", system_name(sc.system)));
 
-    // The system under test, and where the load goes.
-    let (sut, target, gateway_port) = match sc.system {
-        System::Direct => (None, sink_url("/hook/direct"), None),
+    let redis = match sc.queue {
+        Queue::Redis { fsync_always } => {
+            Some(redis::start(&dir.join("redis"), fsync_always).await?)
+        }
+        Queue::Embedded => None,
+    };
+    let redis_pid = redis.as_ref().map(|(p, _)| p.pid());
+
+    // The system under test (a process per gateway node), and where the load goes.
+    let (suts, targets, gateway_ports) = match sc.system {
+        System::Direct => (Vec::new(), vec![sink_url("/hook/direct")], Vec::new()),
         System::Forwarder => {
             let to = sink_url("/hook/forwarder");
             let p = spawn(
@@ -422,7 +465,11 @@ async fn run_one(ctx: &Ctx, sc: &Scenario) -> anyhow::Result<Row> {
                 ]),
                 &log,
             )?;
-            (Some(p), format!("http://{listen}/ingest/pusher"), None)
+            (
+                vec![p],
+                vec![format!("http://{listen}/ingest/pusher")],
+                Vec::new(),
+            )
         }
         System::DurableRef {
             fsync,
@@ -448,40 +495,41 @@ async fn run_one(ctx: &Ctx, sc: &Scenario) -> anyhow::Result<Row> {
                 cmd.arg("--no-fsync");
             }
             (
-                Some(spawn(&mut cmd, &log)?),
-                format!("http://{listen}/ingest/pusher"),
-                None,
+                vec![spawn(&mut cmd, &log)?],
+                vec![format!("http://{listen}/ingest/pusher")],
+                Vec::new(),
             )
         }
         System::Gateway(shape) => {
-            let filter = "channel_router.wasm";
-            if shape == (Shape::Realistic { wasm: true }) {
-                std::fs::copy(&ctx.filter_wasm, dir.join(filter))?;
+            let redis_url = redis.as_ref().map(|(_, url)| url.as_str());
+            let (mut nodes, mut targets, mut ports) = (Vec::new(), Vec::new(), Vec::new());
+            for node in 0..sc.nodes {
+                // One node keeps the scenario's directory; several get one each.
+                let (dir, port) = match node {
+                    0 if sc.nodes == 1 => (dir.clone(), port),
+                    _ => (dir.join(format!("node-{node}")), free_port()?),
+                };
+                std::fs::create_dir_all(&dir)?;
+                nodes.push(start_gateway(ctx, shape, &dir, port, redis_url)?);
+                targets.push(format!("http://127.0.0.1:{port}/ingest/pusher"));
+                ports.push(port);
             }
-            let config = dir.join("switchyard.toml");
-            std::fs::write(
-                &config,
-                scenarios::gateway_config(shape, port, &dir, ctx.sink_port, filter),
-            )?;
-            let mut cmd = Command::new(&ctx.gateway_bin);
-            cmd.args(["--log-format", "json", "run", "--config"])
-                .arg(&config)
-                .env("RUST_LOG", "warn");
-            (
-                Some(spawn(&mut cmd, &log)?),
-                format!("http://{listen}/ingest/pusher"),
-                Some(port),
-            )
+            (nodes, targets, ports)
         }
     };
-    if let Some(p) = &sut {
-        let ready = match gateway_port {
+    for (i, p) in suts.iter().enumerate() {
+        let ready = match gateway_ports.get(i) {
             Some(port) => format!("http://127.0.0.1:{port}/healthz"),
             None => format!("http://{listen}/"),
         };
         wait_ready(&ctx.http, &ready, p).await?;
     }
-    let sut_pid = sut.as_ref().map(Proc::pid);
+    if sc.nodes > 1 {
+        // Nodes that joined take their share of the (idle) lanes within a renewal or two
+        // (250 ms each); the load starts once they have.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let sut_pids: Vec<u32> = suts.iter().map(Proc::pid).collect();
 
     let apps = match sc.system {
         System::Gateway(Shape::Realistic { .. }) => APPS.map(|(k, s)| format!("{k}={s}")).join(","),
@@ -495,7 +543,7 @@ async fn run_one(ctx: &Ctx, sc: &Scenario) -> anyhow::Result<Row> {
     let mut load_args: Vec<String> = [
         "loadgen",
         "--target",
-        &target,
+        &targets.join(","),
         "--apps",
         &apps,
         "--events-per-request",
@@ -522,13 +570,13 @@ async fn run_one(ctx: &Ctx, sc: &Scenario) -> anyhow::Result<Row> {
         load_args.extend(["--rate".into(), format!("{rate:.1}")]);
     }
     let acked_file = dir.join("acked.bits");
-    if overload {
+    if overload || sc.count_losses {
         load_args.extend(["--acked-out".into(), acked_file.display().to_string()]);
     }
 
     // Memory over time (the overload's question: does RSS stay bounded?).
     let rss_series = Arc::new(Mutex::new(Vec::new()));
-    let sampler = sut_pid.map(|pid| {
+    let sampler = sut_pids.first().map(|&pid| {
         let series = rss_series.clone();
         tokio::spawn(async move {
             let at = Instant::now();
@@ -546,7 +594,7 @@ async fn run_one(ctx: &Ctx, sc: &Scenario) -> anyhow::Result<Row> {
 
     let window = drive_load(
         ctx,
-        sut_pid,
+        (&sut_pids, redis_pid),
         &load_args,
         &dir.join("loadgen.log"),
         warmup + secs,
@@ -558,20 +606,28 @@ async fn run_one(ctx: &Ctx, sc: &Scenario) -> anyhow::Result<Row> {
             if let Some(s) = sampler {
                 s.abort();
             }
-            if let Some(p) = sut {
-                let tail = p.log_tail();
-                p.stop().await;
-                bail!("{e:#}{tail}");
-            }
-            return Err(e);
+            let tail = suts.first().map_or(String::new(), Proc::log_tail);
+            stop_all(suts).await;
+            bail!("{e:#}{tail}");
         }
     };
     let end_of_load = rss_series.lock().unwrap().last().map(|&(_, kib)| kib);
 
+    let events = window.sink.window.events;
+    let per_100k = |cpu: Option<f64>| cpu.filter(|_| events > 0).map(|c| c / events as f64 * 1e5);
     let mut row = Row {
         id: sc.id.into(),
+        group: sc.group.into(),
         label: sc.label.into(),
         system: system_name(sc.system).into(),
+        queue: match sc.queue {
+            Queue::Embedded => "embedded".into(),
+            Queue::Redis { fsync_always: true } => "redis appendfsync always".into(),
+            Queue::Redis {
+                fsync_always: false,
+            } => "redis appendfsync everysec".into(),
+        },
+        nodes: suts.len(),
         events_per_request: sc.events_per_request,
         rounds: 1,
         connections: sc.connections,
@@ -579,14 +635,13 @@ async fn run_one(ctx: &Ctx, sc: &Scenario) -> anyhow::Result<Row> {
         window_secs: window.secs,
         acked_rps: window.load.acked_rps,
         acked_eps: window.load.acked_eps,
-        delivered_eps: window.sink.window.events as f64 / window.secs,
+        delivered_eps: events as f64 / window.secs,
         latency: window.sink.window.latency,
         ack_latency: window.load.ack_latency,
         cpu_secs: window.sut_cpu,
-        cpu_secs_per_100k_events: window
-            .sut_cpu
-            .filter(|_| window.sink.window.events > 0)
-            .map(|cpu| cpu / window.sink.window.events as f64 * 1e5),
+        cpu_secs_per_100k_events: per_100k(window.sut_cpu),
+        redis_cpu_secs: window.redis_cpu,
+        redis_cpu_secs_per_100k_events: per_100k(window.redis_cpu),
         non_200: window.load.statuses.clone(),
         status_503_retry_after: window.load.status_503_retry_after,
         errors: window.load.errors,
@@ -595,35 +650,59 @@ async fn run_one(ctx: &Ctx, sc: &Scenario) -> anyhow::Result<Row> {
         loadgen_cpu_secs: window.load.cpu_secs,
         sink_cpu_secs: window.sink_cpu,
         other_cpu_cores: window.busy_cores.map(|busy| {
-            let ours = window.sut_cpu.unwrap_or(0.0) + window.sink_cpu.unwrap_or(0.0);
+            let ours = [window.sut_cpu, window.sink_cpu, window.redis_cpu]
+                .into_iter()
+                .flatten()
+                .sum::<f64>();
             (busy - (ours + window.load.cpu_secs) / window.secs).max(0.0)
         }),
         ..Row::default()
     };
 
+    let first_port = gateway_ports.first().copied();
     if overload {
         row.overload = Some(
             drain(
                 ctx,
                 &window,
-                gateway_port,
-                sut_pid,
+                first_port,
+                sut_pids.first().copied(),
                 &acked_file,
                 &rss_series,
                 end_of_load,
             )
             .await?,
         );
+    } else if sc.count_losses {
+        let check = wait_and_compare(ctx, window.load.total_acked_events, first_port, &acked_file);
+        row.lost = Some(check.await?.lost);
     }
     if let Some(s) = sampler {
         s.abort();
     }
-    if let Some(port) = gateway_port {
-        row.gateway = Some(gateway_info(ctx, port, &log).await);
+    let mut infos = Vec::new();
+    for (port, p) in gateway_ports.iter().zip(&suts) {
+        infos.push(gateway_info(ctx, *port, &p.log).await);
     }
-    if let Some(p) = sut {
-        row.peak_rss_kib = status_kib(p.pid(), "VmHWM");
-        p.stop().await;
+    let delivered = |i: &GatewayInfo| {
+        let name = "switchyard_events_delivered_total";
+        i.metrics.get(name).copied().unwrap_or(0.0)
+    };
+    let all_delivered: f64 = infos.iter().map(delivered).sum();
+    if infos.len() > 1 && all_delivered > 0.0 {
+        row.delivered_by_node = infos.iter().map(|i| delivered(i) / all_delivered).collect();
+    }
+    row.gateway = infos.into_iter().reduce(|mut all, node| {
+        all.absorb(&node);
+        all
+    });
+    row.peak_rss_kib = sut_pids
+        .iter()
+        .filter_map(|&pid| status_kib(pid, "VmHWM"))
+        .max();
+    stop_all(suts).await;
+    if let Some((server, _)) = redis {
+        server.stop().await;
     }
     let total = sink_stats(ctx).await?.total;
     (row.bad_signatures, row.duplicates, row.unparsed) =
@@ -631,22 +710,61 @@ async fn run_one(ctx: &Ctx, sc: &Scenario) -> anyhow::Result<Row> {
     Ok(row)
 }
 
+/// Starts a gateway node with `shape`'s config in `dir`, listening on `port`, its queue in
+/// `dir` or in the Redis at `redis_url`.
+fn start_gateway(
+    ctx: &Ctx,
+    shape: Shape,
+    dir: &Path,
+    port: u16,
+    redis_url: Option<&str>,
+) -> anyhow::Result<Proc> {
+    let filter = "channel_router.wasm";
+    if shape == (Shape::Realistic { wasm: true }) {
+        std::fs::copy(&ctx.filter_wasm, dir.join(filter))?;
+    }
+    let config = dir.join("switchyard.toml");
+    let text = scenarios::gateway_config(shape, port, dir, redis_url, ctx.sink_port, filter);
+    std::fs::write(&config, text)?;
+    let mut cmd = Command::new(&ctx.gateway_bin);
+    cmd.args(["--log-format", "json", "run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn");
+    spawn(&mut cmd, &dir.join("gateway.log"))
+}
+
+/// Stops every process at once (a Redis node drained by SIGTERM hands its lanes over).
+async fn stop_all(procs: Vec<Proc>) {
+    let stopping: Vec<_> = procs.into_iter().map(|p| tokio::spawn(p.stop())).collect();
+    for s in stopping {
+        let _ = s.await;
+    }
+}
+
 /// What one measuring window saw, from the load generator, the sink and /proc.
 struct Window {
     secs: f64,
     load: LoadReport,
     sink: SinkStats,
+    /// Of every process of the system together.
     sut_cpu: Option<f64>,
+    redis_cpu: Option<f64>,
     sink_cpu: Option<f64>,
     /// Cores busy machine-wide in the window (`/proc/stat`).
     busy_cores: Option<f64>,
 }
 
-/// Runs the load generator; snapshots the sink and the server's CPU when it announces the
-/// window and when it reports.
+/// CPU seconds of `pids` together; none if there are none or one is gone.
+fn cpu_of(pids: &[u32]) -> Option<f64> {
+    let each: Option<Vec<f64>> = pids.iter().map(|&pid| cpu_seconds(pid)).collect();
+    each.filter(|e| !e.is_empty()).map(|e| e.iter().sum())
+}
+
+/// Runs the load generator; snapshots the sink's, the system's and Redis's CPU when it
+/// announces the window and when it reports.
 async fn drive_load(
     ctx: &Ctx,
-    sut_pid: Option<u32>,
+    (sut_pids, redis_pid): (&[u32], Option<u32>),
     args: &[String],
     log: &Path,
     planned_secs: f64,
@@ -676,20 +794,19 @@ async fn drive_load(
         .send()
         .await?;
     let machine_at = machine_cpu();
-    let (at, cpu_at, sink_cpu_at) = (
-        Instant::now(),
-        sut_pid.and_then(cpu_seconds),
-        cpu_seconds(ctx.sink_pid),
-    );
+    let redis_pids: Vec<u32> = redis_pid.into_iter().collect();
+    let cpu_now = || {
+        [
+            cpu_of(sut_pids),
+            cpu_of(&redis_pids),
+            cpu_seconds(ctx.sink_pid),
+        ]
+    };
+    let (at, cpu_at) = (Instant::now(), cpu_now());
     let report = next_line().await?;
     let secs = at.elapsed().as_secs_f64();
-    let sut_cpu = sut_pid
-        .and_then(cpu_seconds)
-        .zip(cpu_at)
-        .map(|(b, a)| b - a);
-    let sink_cpu = cpu_seconds(ctx.sink_pid)
-        .zip(sink_cpu_at)
-        .map(|(b, a)| b - a);
+    let cpu_end = cpu_now();
+    let [sut_cpu, redis_cpu, sink_cpu] = std::array::from_fn(|i| Some(cpu_end[i]? - cpu_at[i]?));
     let busy_cores = machine_cpu().zip(machine_at).map(|((b1, t1), (b0, t0))| {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         (b1 - b0) / (t1 - t0).max(1.0) * cpus
@@ -702,13 +819,14 @@ async fn drive_load(
         load,
         sink,
         sut_cpu,
+        redis_cpu,
         sink_cpu,
         busy_cores,
     })
 }
 
-/// After the overload: waits for the backlog to reach the sink, then checks every acknowledged
-/// seq against what the sink saw.
+/// After the overload: waits for the backlog to reach the sink, checks every acknowledged seq
+/// against what the sink saw, and watches the memory once idle.
 async fn drain(
     ctx: &Ctx,
     window: &Window,
@@ -719,6 +837,47 @@ async fn drain(
     rss_end_of_load: Option<u64>,
 ) -> anyhow::Result<Overload> {
     let acked = window.load.total_acked_events;
+    let check = wait_and_compare(ctx, acked, gateway_port, acked_file).await?;
+    // Idle for a moment: does the memory taken under load come back?
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let rss_idle = sut_pid.and_then(|pid| status_kib(pid, "VmRSS"));
+    let series = rss_series.lock().unwrap().clone();
+    Ok(Overload {
+        rate_rps: window.load.offered_rps.unwrap_or(0.0),
+        acked_events: acked,
+        delivered_unique: check.unique,
+        lost: check.lost,
+        delivered_unacked: check.unacked,
+        drained: check.drained && check.lost == 0,
+        drain_secs: check.drain_secs,
+        rss_before_kib: series.first().map(|&(_, k)| k),
+        rss_end_of_load_kib: rss_end_of_load,
+        rss_after_drain_kib: rss_idle,
+        rss_series: series,
+    })
+}
+
+/// What the sink had seen of the acknowledged events once the backlog drained.
+struct LossCheck {
+    drained: bool,
+    /// From the end of the load to the last delivery.
+    drain_secs: f64,
+    unique: u64,
+    /// Acknowledged, never delivered.
+    lost: u64,
+    /// Delivered, never acknowledged.
+    unacked: u64,
+}
+
+/// Waits until the sink has seen `acked` events and the gateway's queue is empty (or nothing
+/// arrives for 15 s), then compares the load generator's bitmap of acknowledged seqs in
+/// `acked_file` with the sink's.
+async fn wait_and_compare(
+    ctx: &Ctx,
+    acked: u64,
+    gateway_port: Option<u16>,
+    acked_file: &Path,
+) -> anyhow::Result<LossCheck> {
     let started = Instant::now();
     let (mut unique, mut last_change) = (sink_stats(ctx).await?.total.unique, Instant::now());
     let drained = loop {
@@ -763,22 +922,12 @@ async fn drain(
         lost += (a & !s).count_ones() as u64;
         unacked += (s & !a).count_ones() as u64;
     }
-    // Idle for a moment: does the memory taken under load come back?
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let rss_idle = sut_pid.and_then(|pid| status_kib(pid, "VmRSS"));
-    let series = rss_series.lock().unwrap().clone();
-    Ok(Overload {
-        rate_rps: window.load.offered_rps.unwrap_or(0.0),
-        acked_events: acked,
-        delivered_unique: unique,
-        lost,
-        delivered_unacked: unacked,
-        drained: drained && lost == 0,
+    Ok(LossCheck {
+        drained,
         drain_secs: (last_change - started).as_secs_f64().max(0.0),
-        rss_before_kib: series.first().map(|&(_, k)| k),
-        rss_end_of_load_kib: rss_end_of_load,
-        rss_after_drain_kib: rss_idle,
-        rss_series: series,
+        unique,
+        lost,
+        unacked,
     })
 }
 
@@ -884,7 +1033,7 @@ fn system_name(system: System) -> &'static str {
 /// A child process, killed if dropped; `stop` asks it to end first.
 pub(crate) struct Proc {
     child: Child,
-    log: PathBuf,
+    pub(crate) log: PathBuf,
 }
 
 impl Proc {

@@ -33,6 +33,16 @@ pub enum Shape {
     Realistic { wasm: bool },
 }
 
+/// Where the gateway's queue is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Queue {
+    /// The embedded store in the node's own directory, fsync on (the default).
+    Embedded,
+    /// One `redis-server` of the scenario's own, shared by every node, its append-only file
+    /// fsynced on every write (`always`) or once a second (`everysec`).
+    Redis { fsync_always: bool },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Load {
     /// Connections sending back to back, at the maximum rate.
@@ -53,6 +63,15 @@ pub struct Scenario {
     /// The rows whose delivered events/s this one is divided by.
     pub vs_forwarder: Option<&'static str>,
     pub vs_durable: Option<&'static str>,
+    /// The gateway's queue, and how many gateway nodes share it (the load generator spreads
+    /// its connections over their ingest addresses).
+    pub queue: Queue,
+    pub nodes: usize,
+    /// Redis rows: the embedded store's row, and the same queue's 1-node row.
+    pub vs_embedded: Option<&'static str>,
+    pub vs_one_node: Option<&'static str>,
+    /// After the window, wait for the backlog and compare acknowledged with delivered events.
+    pub count_losses: bool,
 }
 
 const fn closed(
@@ -74,8 +93,50 @@ const fn closed(
         load: Load::Closed,
         vs_forwarder: vs.0,
         vs_durable: vs.1,
+        queue: Queue::Embedded,
+        nodes: 1,
+        vs_embedded: None,
+        vs_one_node: None,
+        count_losses: false,
     }
 }
+
+/// A row of the `redis` group: the simple config, 1 event per request, [`SCALE_CONNECTIONS`]
+/// connections spread over `nodes` gateways.
+const fn scale_out(
+    id: &'static str,
+    label: &'static str,
+    queue: Queue,
+    nodes: usize,
+    vs_one_node: Option<&'static str>,
+) -> Scenario {
+    let simple = System::Gateway(Shape::Simple {
+        one_event_per_delivery: false,
+    });
+    let vs_embedded = match queue {
+        Queue::Embedded => None,
+        Queue::Redis { .. } => Some("redis-embedded"),
+    };
+    Scenario {
+        queue,
+        nodes,
+        vs_embedded,
+        vs_one_node,
+        count_losses: true,
+        ..closed(
+            id,
+            "redis",
+            label,
+            simple,
+            1,
+            SCALE_CONNECTIONS,
+            (None, None),
+        )
+    }
+}
+
+/// The `redis` group's load: the same total for every node count.
+pub const SCALE_CONNECTIONS: usize = 64;
 
 /// Every scenario, in the order they run (references first: ratios need them).
 pub fn all() -> Vec<Scenario> {
@@ -91,16 +152,12 @@ pub fn all() -> Vec<Scenario> {
     };
     let realistic = |wasm| Gateway(Shape::Realistic { wasm });
     let (f1, f20) = (Some("forwarder-1"), Some("forwarder-20"));
-    let open = |id, label, system, of_max, connections| Scenario {
-        id,
-        group: if of_max > 1.0 { "overload" } else { "latency" },
-        label,
-        system,
-        events_per_request: 1,
-        connections,
-        load: Load::Open { of_max },
-        vs_forwarder: None,
-        vs_durable: None,
+    let open = |id, label, system, of_max, connections| {
+        let group = if of_max > 1.0 { "overload" } else { "latency" };
+        Scenario {
+            load: Load::Open { of_max },
+            ..closed(id, group, label, system, 1, connections, (None, None))
+        }
     };
     vec![
         closed(
@@ -256,8 +313,49 @@ pub fn all() -> Vec<Scenario> {
             2.0,
             512,
         ),
+        scale_out(
+            "redis-embedded",
+            "embedded store, 1 node",
+            Queue::Embedded,
+            1,
+            None,
+        ),
+        scale_out("redis-1", "Redis always, 1 node", ALWAYS, 1, None),
+        scale_out(
+            "redis-2",
+            "Redis always, 2 nodes",
+            ALWAYS,
+            2,
+            Some("redis-1"),
+        ),
+        scale_out(
+            "redis-3",
+            "Redis always, 3 nodes",
+            ALWAYS,
+            3,
+            Some("redis-1"),
+        ),
+        scale_out(
+            "redis-everysec-1",
+            "Redis everysec, 1 node",
+            EVERYSEC,
+            1,
+            None,
+        ),
+        scale_out(
+            "redis-everysec-3",
+            "Redis everysec, 3 nodes",
+            EVERYSEC,
+            3,
+            Some("redis-everysec-1"),
+        ),
     ]
 }
+
+const ALWAYS: Queue = Queue::Redis { fsync_always: true };
+const EVERYSEC: Queue = Queue::Redis {
+    fsync_always: false,
+};
 
 /// The scenarios whose sustained rate (the lower of acked requests/s and delivered events/s)
 /// gives the gateway's maximum rate, the best of them: the latency and overload loads are
@@ -274,7 +372,7 @@ pub fn select(selection: &[String]) -> anyhow::Result<Vec<Scenario>> {
     for name in selection {
         anyhow::ensure!(
             all.iter().any(|s| s.id == name || s.group == name),
-            "unknown scenario {name:?}; ids: {}; groups: baseline, durable, simple, realistic, latency, overload",
+            "unknown scenario {name:?}; ids: {}; groups: baseline, durable, simple, realistic, latency, overload, redis",
             all.iter().map(|s| s.id).collect::<Vec<_>>().join(", ")
         );
     }
@@ -288,13 +386,23 @@ pub fn select(selection: &[String]) -> anyhow::Result<Vec<Scenario>> {
         .collect())
 }
 
-/// The gateway's config for `shape`: listening on `port`, its queue in `dir`, delivering to
-/// the sink on `sink_port`; `filter` is the channel-router module's file name inside `dir`.
-pub fn gateway_config(shape: Shape, port: u16, dir: &Path, sink_port: u16, filter: &str) -> String {
-    let queue_dir = dir.join("queue");
+/// The gateway's config for `shape`: listening on `port`, its queue in `dir` or in the Redis at
+/// `redis_url`, delivering to the sink on `sink_port`; `filter` is the channel-router module's
+/// file name inside `dir`.
+pub fn gateway_config(
+    shape: Shape,
+    port: u16,
+    dir: &Path,
+    redis_url: Option<&str>,
+    sink_port: u16,
+    filter: &str,
+) -> String {
+    let queue = match redis_url {
+        Some(url) => format!("backend = \"redis\"\nurl = {url:?}\nprefix = \"speed:\"\n"),
+        None => format!("dir = {:?}\n", dir.join("queue").display().to_string()),
+    };
     let mut config = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_delay_ms = 0\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[queue]\ndir = {:?}\n",
-        queue_dir.display().to_string()
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_delay_ms = 0\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[queue]\n{queue}"
     );
     let sink =
         |app: &str, webhook: &str| format!("http://127.0.0.1:{sink_port}/hook/{app}/{webhook}");
@@ -376,6 +484,7 @@ mod tests {
             ["gateway-1", "gateway-c128", "overload"]
         );
         assert_eq!(ids(&["baseline"]), ["forwarder-1", "forwarder-20"]);
+        assert_eq!(ids(&["redis"])[..2], ["redis-embedded", "redis-1"]);
         assert_eq!(ids(&[]).len(), all().len());
         assert!(select(&["nope".to_string()]).is_err());
     }
@@ -384,7 +493,8 @@ mod tests {
     fn references_exist_and_run_first() {
         let all = all();
         for (i, s) in all.iter().enumerate() {
-            for r in [s.vs_forwarder, s.vs_durable].into_iter().flatten() {
+            let refs = [s.vs_forwarder, s.vs_durable, s.vs_embedded, s.vs_one_node];
+            for r in refs.into_iter().flatten() {
                 let at = all.iter().position(|o| o.id == r).unwrap();
                 assert!(at < i, "{} before {}", r, s.id);
             }
@@ -397,6 +507,7 @@ mod tests {
             Shape::Realistic { wasm: true },
             1,
             Path::new("/tmp/x"),
+            None,
             2,
             "r.wasm",
         );
@@ -406,9 +517,27 @@ mod tests {
             Shape::Realistic { wasm: false },
             1,
             Path::new("/tmp/x"),
+            None,
             2,
             "r.wasm",
         );
         assert_eq!(c.matches("module").count(), 0);
+    }
+
+    #[test]
+    fn redis_config_has_no_queue_dir() {
+        let simple = Shape::Simple {
+            one_event_per_delivery: false,
+        };
+        let c = gateway_config(
+            simple,
+            1,
+            Path::new("/tmp/x"),
+            Some("redis://127.0.0.1:6"),
+            2,
+            "",
+        );
+        assert!(c.contains("backend = \"redis\"\nurl = \"redis://127.0.0.1:6\""));
+        assert!(!c.contains("dir ="));
     }
 }

@@ -75,15 +75,9 @@ impl Delivery {
             event_count,
             enqueued_ms,
             // Named by its first and last job: a delivery read again after a crash, before
-            // its first failure was recorded, has the same id only if it has the same events.
-            state: state.unwrap_or_else(|| DeliveryState {
-                id: format!("{store_id:016x}-{first:x}-{last:x}"),
-                attempts: 0,
-                first_attempt_ms: 0,
-                last_attempt_ms: 0,
-                next_due_ms: 0,
-                last_error: String::new(),
-            }),
+            // its first failure was recorded, has the same id only if it has the same events
+            // (on Redis, another gateway's reads keep them: `begin_delivery`).
+            state: state.unwrap_or_else(|| DeliveryState::fresh(store_id, first, last)),
             last_attempt: None,
         }
     }
@@ -267,6 +261,17 @@ impl Lane {
                     continue;
                 }
             };
+            if delivery.state.attempts == 0
+                && let Err(error) = (self.queue)
+                    .begin_delivery(self.id, delivery.first_key().seq, delivery.last_seq())
+                    .await
+            {
+                tracing::error!(webhook = %self.webhook, lane = self.id.lane, %error, "cannot record the delivery's jobs before sending it");
+                if self.pause(STORE_RETRY).await {
+                    return Ended::Stopped;
+                }
+                continue;
+            }
             let result = self.attempt(&mut delivery).await;
             match result {
                 Ok(_) => {

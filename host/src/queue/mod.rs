@@ -352,6 +352,22 @@ impl Queue {
         }
     }
 
+    /// A delivery of `lane`'s jobs `first` to `last` is about to be sent for the first time.
+    /// On Redis this is written down, so a gateway that takes the lane over while it is in
+    /// flight sends the same jobs again, under the same delivery id; the embedded store has
+    /// one gateway, which reads its lane from the start after a crash.
+    pub async fn begin_delivery(
+        &self,
+        lane: LaneId,
+        first: u64,
+        last: u64,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Open::Embedded(_) => Ok(()),
+            Open::Redis(q) => q.begin_delivery(lane, first, last).await,
+        }
+    }
+
     /// Keeps jobs routed to a webhook configured again after [`Self::retire`].
     pub fn reactivate(&self, queue: QueueId) {
         match &self.backend {

@@ -62,7 +62,8 @@ pub struct Job {
     pub delivery: Option<DeliveryState>,
 }
 
-/// A delivery that has been attempted and will be tried again.
+/// A delivery that has been attempted and will be tried again (or, on Redis, whose first
+/// attempt another gateway started: [`DeliveryState::fresh`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryState {
     /// Sent as `X-Switchyard-Delivery` on every attempt.
@@ -74,6 +75,21 @@ pub struct DeliveryState {
     pub next_due_ms: u64,
     /// The last attempt's HTTP status or error.
     pub last_error: String,
+}
+
+impl DeliveryState {
+    /// A delivery not yet attempted, of a lane's jobs `first` to `last`: named by them (and the
+    /// store), so whoever sends those same jobs sends them under the same id.
+    pub fn fresh(store_id: u64, first: u64, last: u64) -> Self {
+        Self {
+            id: format!("{store_id:016x}-{first:x}-{last:x}"),
+            attempts: 0,
+            first_attempt_ms: 0,
+            last_attempt_ms: 0,
+            next_due_ms: 0,
+            last_error: String::new(),
+        }
+    }
 }
 
 // Records are written as the newest variant and read as any: add `V2` beside `V1` when the

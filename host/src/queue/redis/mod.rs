@@ -35,8 +35,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::store::{StoreError, StoredJob};
 use super::{
-    AppendError, Appended, Caps, DeadLetter, DedupeKey, JOB_KEY_LEN, Job, JobKey, LaneId,
-    LaneState, NewJob, QueueError, QueueId, Taken, WebhookKey,
+    AppendError, Appended, Caps, DeadLetter, DedupeKey, DeliveryState, JOB_KEY_LEN, Job, JobKey,
+    LaneId, LaneState, NewJob, QueueError, QueueId, Taken, WebhookKey,
 };
 use crate::clock::now_ms;
 use dead_letters::removed_letter;
@@ -126,6 +126,14 @@ fn lane_key(prefix: &str, lane: LaneId) -> String {
 
 fn head_key(prefix: &str, lane: LaneId) -> String {
     format!("{prefix}head:{}:{}", lane.queue.0, lane.lane)
+}
+
+/// A lane's entries, its head job's state and its latest delivery's jobs, as read together.
+type LaneRead = (Vec<StreamEntry>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// The first and last job of the lane's latest delivery, written as its first attempt starts.
+fn sending_key(prefix: &str, lane: LaneId) -> String {
+    format!("{prefix}sending:{}:{}", lane.queue.0, lane.lane)
 }
 
 /// A webhook's name as the `webhooks` hashes keep it.
@@ -496,7 +504,7 @@ impl RedisQueue {
         let prefix = &self.inner.prefix;
         let start = after.map_or_else(|| "-".to_owned(), |seq| format!("(0-{seq}"));
         let count = caps.max_events.clamp(1, READ_COUNT);
-        let read: Result<(Vec<StreamEntry>, Option<Vec<u8>>), _> = redis::pipe()
+        let read: Result<LaneRead, _> = redis::pipe()
             .cmd("XRANGE")
             .arg(lane_key(prefix, lane))
             .arg(start)
@@ -504,9 +512,20 @@ impl RedisQueue {
             .arg("COUNT")
             .arg(count)
             .get(head_key(prefix, lane))
+            .get(sending_key(prefix, lane))
             .query_async(&mut self.conn())
             .await;
-        let (entries, head) = read.inspect_err(|e| self.failed(e))?;
+        let (entries, head, sending) = read.inspect_err(|e| self.failed(e))?;
+        // A delivery some gateway started and did not finish: the same jobs go again, as one
+        // delivery under the same id, whatever the caps.
+        let resend = sending
+            .filter(|bytes| bytes.len() == 16)
+            .map(|b| {
+                let seq =
+                    |at: usize| u64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+                (seq(0), seq(8))
+            })
+            .filter(|(first, _)| entries.first().and_then(|(id, _)| seq_of(id)) == Some(*first));
         let head = match head {
             Some(bytes) if bytes.len() > 8 => {
                 let seq = u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
@@ -526,9 +545,23 @@ impl RedisQueue {
             {
                 value = state.clone();
             }
-            let job = Job::decode(&value).map_err(corrupt("job"))?;
+            let mut job = Job::decode(&value).map_err(corrupt("job"))?;
             let count = job.events.count as usize;
             let size = JOB_KEY_LEN + value.len();
+            if let Some((first, last)) = resend {
+                if seq > last {
+                    break;
+                }
+                if seq == first && job.delivery.is_none() {
+                    job.delivery = Some(DeliveryState::fresh(self.inner.store_id, first, last));
+                }
+                out.push(StoredJob {
+                    key: lane.job(seq),
+                    size: size as u64,
+                    job,
+                });
+                continue;
+            }
             // An attempted delivery goes alone, as it was first sent (as the embedded store).
             let attempted = job.delivery.is_some();
             if (attempted && !out.is_empty()) || !caps.fits(out.len(), events + count, bytes + size)
@@ -573,6 +606,24 @@ impl RedisQueue {
             invocation.arg(job.key.seq);
         }
         Ok(self.run(&invocation).await?)
+    }
+
+    /// Writes down that a delivery of `lane`'s jobs `first` to `last` is being sent, for
+    /// [`Self::read_lane`] on a gateway that takes the lane over.
+    pub async fn begin_delivery(
+        &self,
+        lane: LaneId,
+        first: u64,
+        last: u64,
+    ) -> Result<(), StoreError> {
+        let value = [first.to_be_bytes(), last.to_be_bytes()].concat();
+        let _: () = redis::cmd("SET")
+            .arg(sending_key(&self.inner.prefix, lane))
+            .arg(value)
+            .query_async(&mut self.conn())
+            .await
+            .inspect_err(|e| self.failed(e))?;
+        Ok(())
     }
 
     /// Deletes delivered jobs (all of one lane, as a delivery's are).
