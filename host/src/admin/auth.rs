@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
@@ -109,7 +109,12 @@ impl Keys {
             return self.is_token(given).then_some(Caller::Token);
         }
         if self.token.is_none() {
-            return Some(Caller::Open);
+            // The console page's own requests carry its CSRF value: recorded as the console's.
+            return Some(if self.has_csrf(headers) {
+                Caller::Console
+            } else {
+                Caller::Open
+            });
         }
         cookie(headers, COOKIE)
             .filter(|value| constant_time_eq(value.as_bytes(), self.session.as_bytes()))
@@ -125,6 +130,10 @@ impl Keys {
         if caller == Caller::Token || !from_browser {
             return true;
         }
+        self.has_csrf(headers)
+    }
+
+    fn has_csrf(&self, headers: &HeaderMap) -> bool {
         headers
             .get(CSRF_HEADER)
             .is_some_and(|v| constant_time_eq(v.as_bytes(), self.csrf.as_bytes()))
@@ -155,20 +164,22 @@ pub async fn require_caller(
 }
 
 /// Whether a browser says the request comes from a page of this listener (or says nothing:
-/// not a browser).
+/// not a browser). `Sec-Fetch-Site` when the browser sends it, else `Origin` against `Host`.
 pub fn same_origin(headers: &HeaderMap) -> bool {
-    let site_ok = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|site| site == "same-origin" || site == "none");
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let origin_ok = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    if let Some(site) = text(HeaderName::from_static("sec-fetch-site")) {
+        return site == "same-origin" || site == "none";
+    }
+    match text(header::ORIGIN) {
         None => true,
         Some(origin) => origin
             .split_once("://")
-            .is_some_and(|(_, authority)| Some(authority) == host),
-    };
-    site_ok && origin_ok
+            .is_some_and(|(_, authority)| Some(authority) == text(header::HOST)),
+    }
 }
 
 /// The value of cookie `name`, if the request has it.
@@ -223,7 +234,10 @@ mod tests {
         ] {
             assert_eq!(keys.caller(&refused), None);
         }
-        assert_eq!(Keys::new(None).caller(&headers(&[])), Some(Caller::Open));
+        let open = Keys::new(None);
+        assert_eq!(open.caller(&headers(&[])), Some(Caller::Open));
+        let from_page = headers(&[("x-switchyard-csrf", open.csrf())]);
+        assert_eq!(open.caller(&from_page), Some(Caller::Console));
     }
 
     #[test]
@@ -263,6 +277,9 @@ mod tests {
         ]);
         assert!(!same_origin(&other));
         assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")])));
+        let own_form = headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]);
+        assert!(same_origin(&own_form), "Sec-Fetch-Site is believed first");
+        assert!(!same_origin(&headers(&[("origin", "null")])));
         assert!(same_origin(&headers(&[])));
     }
 }

@@ -1,7 +1,7 @@
 //! What the console shows, as JSON on the admin API:
 //!
 //! - `GET /overview`: every app and webhook (target, event types, channels, filters, circuit,
-//!   pause, health, queue, dead letters, recent rates), the running config and the last reloads.
+//!   pause, health, queue, dead letters made, recent rates), the running config and the last reloads.
 //! - `GET /webhooks/{app}/{webhook}`: one webhook, with its recent deliveries.
 //! - `GET /webhooks/{app}/{webhook}/deliveries/{id}`: one delivery with its events.
 //! - `POST /webhooks/{app}/{webhook}/pause`, `.../resume`: hold or release its deliveries.
@@ -231,7 +231,8 @@ fn webhook_view(admin: &Admin, route: &WebhookRoute, status: Option<&WebhookStat
             "events": status.map_or(0, |s| s.depth),
             "oldest_ms": status.and_then(|s| s.oldest).map(|d| d.as_millis() as u64),
         },
-        "dead_letters": status.map_or(0, |s| s.dead_lettered),
+        // Made since this gateway started (`/dlq` lists those stored now).
+        "dead_lettered": status.map_or(0, |s| s.dead_lettered),
         "totals": {
             "delivered": status.map_or(0, |s| s.stats.events_delivered()),
             "failed_attempts": status.map_or(0, |s| s.stats.attempts_failed()),

@@ -304,7 +304,7 @@
     const bad = webhooks.filter((w) => ['failing', 'circuit_open'].includes(w.health)).length;
     const paused = webhooks.filter((w) => w.paused).length;
     const queued = sum(webhooks.map((w) => (w.queue && w.queue.events) || 0));
-    const dead = sum(webhooks.map((w) => w.dead_letters || 0));
+    const dead = sum(webhooks.map((w) => w.dead_lettered || 0));
     const item = (label, value, testid, cls) =>
       h('div.stat', { cls, testid }, h('span.value', {}, value), h('span.label', {}, label));
     return h('section.summary', { testid: 'summary' },
@@ -313,7 +313,7 @@
       item('paused', count(paused), 'summary-paused', paused ? 'warn' : ''),
       item('events waiting', count(queued), 'summary-queued'),
       h('a.stat', { href: '#/dead-letters', testid: 'summary-dead-letters', cls: dead ? 'warn' : '' },
-        h('span.value', {}, count(dead)), h('span.label', {}, 'dead letters')),
+        h('span.value', {}, count(dead)), h('span.label', {}, 'dead-lettered since start')),
       h('div.stat.meta', {}, h('span.value.small', { testid: 'queue-backend' }, data.queue_backend || '—'), h('span.label', {}, data.node ? `queue · ${data.node}` : 'queue')));
   }
 
@@ -328,7 +328,7 @@
       m('failed (5 min)', count(five.failed), 'failures', five.failed ? 'bad' : ''),
       m('waiting', count(queue.events || 0), 'queue-events', queue.events ? 'warn' : ''),
       m('oldest', oldestAge(queue) === null ? '—' : age(oldestAge(queue)), 'queue-oldest'),
-      m('dead letters', count(w.dead_letters || 0), 'dead-letters', w.dead_letters ? 'warn' : ''));
+      m('dead-lettered since start', count(w.dead_lettered || 0), 'dead-letters', w.dead_lettered ? 'warn' : ''));
   }
 
   function describeEvents(w) {
@@ -427,7 +427,7 @@
           h('h1', {}, id, ' ', healthBadge(w.health)),
           h('div.head-actions', {},
             h('a.button', { href: `#/dead-letters?app=${encodeURIComponent(app)}&webhook=${encodeURIComponent(id)}`, testid: 'webhook-dead-letters' },
-              `Dead letters (${count(w.dead_letters || 0)})`),
+              'Dead letters'),
             action)),
         w.paused
           ? h('p.banner.warn', { testid: 'paused-banner' }, h('strong', {}, 'Paused '), when(w.paused_at_ms),
