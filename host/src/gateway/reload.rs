@@ -7,7 +7,7 @@
 //! when the last of them is done. Then the lanes follow: a webhook's lanes send with its new
 //! settings, added webhooks get lanes, removed ones have their waiting jobs dead-lettered.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
@@ -20,6 +20,7 @@ use super::{Gateway, RELOADS_KEPT, Snapshot, compile_plans, register_webhooks};
 use crate::clock::now_ms;
 use crate::config::{self, ConfigError, Finding, LoadedConfig};
 use crate::metrics::inc;
+use crate::queue::{Paused, QueueError, QueueId, WebhookKey};
 use crate::route::AppPlan;
 
 /// Quiet time after a file event before checking: editors write in several steps.
@@ -150,22 +151,19 @@ impl Gateway {
         let started = Instant::now();
         let built = self.build_plans().await;
         let registered = match built {
-            Ok((loaded, plans)) => register_webhooks(&self.queue, &plans)
+            Ok((loaded, plans)) => self
+                .registered_with_pauses(&plans)
                 .await
-                .map(|queues| (loaded, plans, queues))
-                .map_err(ReloadError::from),
+                .map(|(queues, pauses)| (loaded, plans, queues, pauses)),
             Err(e) => Err(e),
         };
         let error = match registered {
-            Ok((loaded, plans, queues)) => {
+            Ok((loaded, plans, queues, pauses)) => {
                 let files = watched_files(&self.config_path, &loaded);
                 state.loaded = Some(loaded_contents(&self.config_path, &loaded, &plans));
                 self.warn_about_restart_only_settings(&loaded);
                 let snapshot = Snapshot::new(plans, loaded.source, &queues);
                 let destinations = snapshot.destinations();
-                // Unreadable now (Redis away), a new webhook's pause is applied by the next
-                // poll of the store.
-                let pauses = self.queue.pauses().await.unwrap_or_default();
                 self.snapshot.store(Arc::new(snapshot));
                 self.workers.reconcile(destinations, &pauses);
                 self.watched.send_replace(files);
@@ -196,6 +194,16 @@ impl Gateway {
         }
         recent.push_back(outcome.clone());
         outcome
+    }
+
+    /// Each webhook's number in the queue (registering new ones) and the paused webhooks.
+    async fn registered_with_pauses(
+        &self,
+        plans: &[AppPlan],
+    ) -> Result<(HashMap<WebhookKey, QueueId>, HashMap<QueueId, Paused>), ReloadError> {
+        let queues = register_webhooks(&self.queue, plans).await?;
+        let pauses = (self.queue.pauses().await).map_err(|e| QueueError::from(Arc::new(e)))?;
+        Ok((queues, pauses))
     }
 
     /// Reads, validates and compiles everything a new snapshot needs.
