@@ -8,15 +8,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::{
-    BrowserScript, Gateway, KEY, PATIENCE, SECRET, Sink, batch, client, one_app_config,
-    post_signed, repo_root, write_atomically,
+    BrowserScript, FAST_RETRIES, Gateway, KEY, PATIENCE, SECRET, Sink, batch, client,
+    one_app_config, post_signed, repo_root, write_atomically,
 };
-
-const FAST_RETRIES: &str = "
-[delivery.retry]
-initial_interval_ms = 100
-max_interval_ms = 400
-";
 
 /// A webhook `id` delivering `event_type` events to the sink's `/<id>`.
 fn hook(id: &str, sink: &Sink, event_type: &str) -> String {

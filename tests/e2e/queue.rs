@@ -12,16 +12,10 @@ use serde_json::{Value, json};
 use switchyard::queue::lane_of;
 
 use crate::support::{
-    Gateway, KEY, PATIENCE, Received, SECRET, Sink, batch, one_app_config, post_signed,
-    post_signed_with_retry_after, python_pusher_validate, signed_headers, with_free_admin_port,
+    FAST_RETRIES, Gateway, KEY, PATIENCE, Received, SECRET, Sink, batch, one_app_config,
+    post_signed, post_signed_with_retry_after, python_pusher_validate, signed_headers,
+    with_free_admin_port,
 };
-
-/// Retries within a test's patience: 100 ms, then 200 ms, 400 ms, 400 ms...
-const FAST_RETRIES: &str = "
-[delivery.retry]
-initial_interval_ms = 100
-max_interval_ms = 400
-";
 
 /// A webhook table for `url` with `extra` TOML lines.
 fn webhook(id: &str, url: &str, extra: &str) -> String {

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::{
-    Gateway, KEY, PATIENCE, Received, Redis, SECRET, Sink, batch, client, one_app_config,
-    post_signed, post_signed_with_retry_after,
+    FAST_RETRIES, Gateway, KEY, PATIENCE, Received, Redis, SECRET, Sink, batch, client,
+    one_app_config, post_signed, post_signed_with_retry_after,
 };
 
 /// A gateway config on `redis`, retrying fast, with one webhook to `url`.
@@ -25,13 +25,22 @@ fn config(redis: &Redis, url: &str) -> String {
 /// [`config`] with more `[server]` keys.
 fn config_with(redis: &Redis, url: &str, server_keys: &str) -> String {
     let server = format!(
-        "{server_keys}\n[queue]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"test:\"\n\n[delivery.retry]\ninitial_interval_ms = 100\nmax_interval_ms = 400\n",
+        "{server_keys}\n[queue]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"test:\"\n{FAST_RETRIES}",
         redis.url()
     );
     let webhook = format!(
         "\n[[apps.webhooks]]\nid = \"hooks\"\nurl = \"{url}\"\nevent_types = [\"client_event\"]\n"
     );
     one_app_config(&server, &webhook)
+}
+
+/// `n` gateways on `redis` delivering to `url`, each draining at once on SIGTERM, once they
+/// have shared out the webhook's 16 lanes (a few lease rounds).
+fn gateways_sharing(redis: &Redis, url: &str, n: usize) -> Vec<Gateway> {
+    let config = config_with(redis, url, "shutdown_delay_ms = 0");
+    let gateways = (0..n).map(|_| Gateway::start(&config)).collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    gateways
 }
 
 fn event(channel: &str, data: &str) -> Value {
@@ -250,11 +259,10 @@ fn load_retrying_refusals(
 fn redis_restarted_mid_load_loses_nothing_two_gateways_acknowledged() {
     let mut redis = Redis::start();
     let sink = Sink::start(SECRET, KEY);
-    let config = config_with(&redis, &sink.url("/hooks"), "shutdown_delay_ms = 0");
-    let first = Gateway::start(&config);
-    let second = Gateway::start(&config);
+    let nodes = gateways_sharing(&redis, &sink.url("/hooks"), 2);
+    let (first, second) = (&nodes[0], &nodes[1]);
     let acknowledged = AtomicUsize::new(0);
-    let gateways = [&first, &second];
+    let gateways = [first, second];
     let seen = std::thread::scope(|scope| {
         let sender = scope.spawn(|| load_retrying_refusals(&gateways, (12, 60, 4), &acknowledged));
         // Mid-load: once both have taken some of it, Redis dies, stays down a while, and
@@ -265,7 +273,7 @@ fn redis_restarted_mid_load_loses_nothing_two_gateways_acknowledged() {
             std::thread::sleep(Duration::from_millis(5));
         }
         redis.kill();
-        wait_for_readyz(&first, 503);
+        wait_for_readyz(first, 503);
         std::thread::sleep(Duration::from_millis(500));
         redis.restart();
         sender.join().unwrap()
@@ -273,8 +281,8 @@ fn redis_restarted_mid_load_loses_nothing_two_gateways_acknowledged() {
     assert!(seen.refused > 0, "ingest answered 503 while Redis was down");
     let delivered = until_delivered(&sink, &seen.acknowledged);
     let duplicates = assert_in_order_counting_duplicates(&delivered, &seen.acknowledged);
-    wait_for_readyz(&first, 200);
-    wait_for_readyz(&second, 200);
+    wait_for_readyz(first, 200);
+    wait_for_readyz(second, 200);
     eprintln!(
         "Redis restart: {} events acknowledged, all delivered in order; {} requests refused while it was down; {duplicates} delivered twice",
         seen.acknowledged.len(),
@@ -377,10 +385,8 @@ fn delivered_by(gateway: &Gateway) -> f64 {
 fn three_gateways_share_the_lanes_and_a_killed_one_loses_nothing_and_reorders_nothing() {
     let redis = Redis::start();
     let sink = Sink::start(SECRET, KEY);
-    let config = config_with(&redis, &sink.url("/hooks"), "shutdown_delay_ms = 0");
-    let mut nodes: Vec<Option<Gateway>> = (0..3).map(|_| Some(Gateway::start(&config))).collect();
-    // The 16 lanes spread over the three (6, 5, 5) within a few lease rounds.
-    std::thread::sleep(Duration::from_millis(1500));
+    let nodes = gateways_sharing(&redis, &sink.url("/hooks"), 3);
+    let mut nodes: Vec<Option<Gateway>> = nodes.into_iter().map(Some).collect();
     let (channels, rounds, per_request) = (24, 40, 6);
     let mut sent = Vec::new();
     let mut counters = vec![0u64; channels];
@@ -427,13 +433,10 @@ fn a_delivery_in_flight_on_a_killed_gateway_is_sent_again_with_the_same_id() {
     let redis = Redis::start();
     let sink = Sink::start(SECRET, KEY);
     // The receiver takes a second to answer: deliveries are in flight when a gateway dies.
-    let config = config_with(&redis, &sink.url("/slow/1000"), "shutdown_delay_ms = 0");
-    let first = Gateway::start(&config);
-    let second = Gateway::start(&config);
-    std::thread::sleep(Duration::from_millis(1500));
-    let sent = load(&first, 64, 16, 4);
+    let mut nodes = gateways_sharing(&redis, &sink.url("/slow/1000"), 2);
+    let sent = load(&nodes[0], 64, 16, 4);
     std::thread::sleep(Duration::from_millis(300));
-    let killed = second.kill_keeping_data();
+    let killed = nodes.pop().unwrap().kill_keeping_data();
     assert!(!killed.status.success());
     let delivered = until_delivered(&sink, &sent);
     let mut ids: HashMap<String, Vec<String>> = HashMap::new();
@@ -567,16 +570,13 @@ fn retries_go_on_after_the_gateway_holding_the_lane_dies_and_dead_letters_replay
 fn a_webhook_paused_on_one_gateway_is_held_by_every_gateway_until_resumed_on_another() {
     let redis = Redis::start();
     let sink = Sink::start(SECRET, KEY);
-    let config = config_with(&redis, &sink.url("/hooks"), "shutdown_delay_ms = 0");
-    let first = Gateway::start(&config);
-    let second = Gateway::start(&config);
-    // Both hold some of the 16 lanes before the pause.
-    std::thread::sleep(Duration::from_millis(1500));
+    let nodes = gateways_sharing(&redis, &sink.url("/hooks"), 2);
+    let (first, second) = (&nodes[0], &nodes[1]);
     let (status, answer) = first.admin_post("/webhooks/app-1/hooks/pause");
     assert_eq!(status, 200, "{answer}");
     // The other gateway reads the pause from Redis within a second.
     std::thread::sleep(Duration::from_millis(1500));
-    let sent = load(&second, 48, 16, 4);
+    let sent = load(second, 48, 16, 4);
     assert!(
         sink.next_within(Duration::from_millis(1500)).is_none(),
         "no gateway sends while the webhook is paused"
@@ -585,5 +585,5 @@ fn a_webhook_paused_on_one_gateway_is_held_by_every_gateway_until_resumed_on_ano
     assert_eq!(status, 200);
     let delivered = until_delivered(&sink, &sent);
     assert_in_order_once(&delivered, &sent);
-    assert!(delivered_by(&first) > 0.0 && delivered_by(&second) > 0.0);
+    assert!(delivered_by(first) > 0.0 && delivered_by(second) > 0.0);
 }

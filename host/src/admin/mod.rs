@@ -14,6 +14,7 @@ pub mod dlq;
 mod overview;
 mod rates;
 mod status;
+mod views;
 
 use std::sync::Arc;
 

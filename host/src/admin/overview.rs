@@ -7,7 +7,6 @@
 //! - `POST /webhooks/{app}/{webhook}/pause`, `.../resume`: hold or release its deliveries.
 //! - `GET /filters`: every filter module loaded, with its calls, failures and latency.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -20,9 +19,10 @@ use super::Admin;
 use super::auth::Caller;
 use super::dlq::Refusal;
 use super::rates::STEP;
-use crate::clock::{epoch_ms, now_ms};
+use super::views;
+use crate::clock::now_ms;
 use crate::deliver::{DeliveryRecord, WebhookStatus};
-use crate::gateway::{Gateway, Snapshot};
+use crate::gateway::Snapshot;
 use crate::queue::{Paused, WebhookKey};
 use crate::route::WebhookRoute;
 
@@ -30,27 +30,16 @@ use crate::route::WebhookRoute;
 pub async fn overview(State(admin): State<Arc<Admin>>) -> Json<Value> {
     let gateway = &admin.gateway;
     let snapshot = gateway.snapshot();
-    let statuses = statuses(gateway);
-    let mut apps: Vec<Value> = snapshot
-        .apps()
-        .map(|entry| {
-            let webhooks: Vec<Value> = (entry.plan.webhooks.iter())
-                .map(|route| webhook_view(&admin, route, statuses.get(&route.key())))
-                .collect();
-            json!({ "id": entry.app().id, "webhooks": webhooks })
-        })
-        .collect();
-    apps.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    let statuses = views::statuses(gateway);
+    let apps = views::apps(&snapshot, |route| {
+        webhook_view(&admin, route, statuses.get(&route.key()))
+    });
     let metrics = gateway.metrics();
     Json(json!({
         "now_ms": now_ms(),
         "version": env!("CARGO_PKG_VERSION"),
         "queue_backend": gateway.queue().backend_name(),
-        "config": snapshot.source.as_ref().map(|s| json!({
-            "path": s.path.display().to_string(),
-            "hash": s.content_hash,
-            "loaded_at_ms": epoch_ms(snapshot.loaded_at),
-        })),
+        "config": views::config(&snapshot),
         "reloads": gateway.recent_reloads(),
         "reload_counts": {
             "succeeded": metrics.reloads_succeeded.load(Ordering::Relaxed),
@@ -69,7 +58,7 @@ pub async fn webhook(
     let key = WebhookKey::new(&app, &webhook);
     let snapshot = admin.gateway.snapshot();
     let route = configured(&snapshot, &key)?;
-    let status = statuses(&admin.gateway).remove(&key);
+    let status = admin.gateway.workers().status_of(&key);
     let mut view = webhook_view(&admin, route, status.as_ref());
     let deliveries: Vec<Value> = status
         .map(|s| s.history.recent())
@@ -88,7 +77,7 @@ pub async fn delivery(
 ) -> Result<Json<Value>, Refusal> {
     let key = WebhookKey::new(&app, &webhook);
     configured(&admin.gateway.snapshot(), &key)?;
-    let status = statuses(&admin.gateway).remove(&key);
+    let status = admin.gateway.workers().status_of(&key);
     let record = status.and_then(|s| s.history.get(&id)).ok_or_else(|| {
         Refusal::new(
             StatusCode::NOT_FOUND,
@@ -153,42 +142,27 @@ pub async fn filters(State(admin): State<Arc<Admin>>) -> Json<Value> {
     let snapshot = admin.gateway.snapshot();
     let metrics = admin.gateway.metrics();
     let mut out = Vec::new();
-    for entry in snapshot.apps() {
-        for route in &entry.plan.webhooks {
-            for filter in route.chain.filters() {
-                let labels = (
-                    route.context.app_id.to_string(),
-                    route.webhook.id.clone(),
-                    filter.name().to_owned(),
-                );
-                let stats = metrics.filters.get(&labels);
-                let ms = |seconds: Option<f64>| seconds.map(|s| s * 1000.0);
-                out.push(json!({
-                    "app": labels.0,
-                    "webhook": labels.1,
-                    "name": labels.2,
-                    "module_hash": filter.module_hash().to_string(),
-                    "origin": format!("{:?}", filter.origin()),
-                    "loaded_at_ms": epoch_ms(filter.loaded_at()),
-                    "load_ms": filter.load_times().total.as_secs_f64() * 1000.0,
-                    "module_ms": filter.load_times().module.as_secs_f64() * 1000.0,
-                    "calls": stats.calls.load(Ordering::Relaxed),
-                    "failures": stats.failures.load(Ordering::Relaxed),
-                    "dropped": stats.dropped.load(Ordering::Relaxed),
-                    "mean_ms": ms(stats.call_seconds.mean()),
-                    "p99_ms": ms(stats.call_seconds.quantile_bound(0.99)),
-                }));
-            }
+    for route in snapshot.apps().flat_map(|entry| &entry.plan.webhooks) {
+        for filter in route.chain.filters() {
+            let labels = (
+                route.context.app_id.to_string(),
+                route.webhook.id.clone(),
+                filter.name().to_owned(),
+            );
+            let stats = metrics.filters.get(&labels);
+            let ms = |seconds: Option<f64>| seconds.map(|s| s * 1000.0);
+            let mut view = views::module(filter);
+            view["app"] = json!(labels.0);
+            view["webhook"] = json!(labels.1);
+            view["calls"] = json!(stats.calls.load(Ordering::Relaxed));
+            view["failures"] = json!(stats.failures.load(Ordering::Relaxed));
+            view["dropped"] = json!(stats.dropped.load(Ordering::Relaxed));
+            view["mean_ms"] = json!(ms(stats.call_seconds.mean()));
+            view["p99_ms"] = json!(ms(stats.call_seconds.quantile_bound(0.99)));
+            out.push(view);
         }
     }
     Json(json!({ "filters": out }))
-}
-
-/// Each running webhook's figures, by key.
-fn statuses(gateway: &Gateway) -> HashMap<WebhookKey, WebhookStatus> {
-    (gateway.workers().status().into_iter())
-        .map(|s| (s.webhook.clone(), s))
-        .collect()
 }
 
 /// Webhook `key` in the running config.

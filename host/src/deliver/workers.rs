@@ -210,30 +210,35 @@ impl Workers {
     /// Each webhook's figures, sorted by webhook.
     pub fn status(&self) -> Vec<WebhookStatus> {
         let now = now_ms();
-        let mut out: Vec<WebhookStatus> = self
-            .running()
-            .iter()
-            .map(|(key, running)| {
-                let oldest = running
-                    .heads
-                    .iter()
-                    .map(|h| h.load(Ordering::Relaxed))
-                    .filter(|ms| *ms > 0)
-                    .min();
-                WebhookStatus {
-                    webhook: key.clone(),
-                    stats: running.stats.clone(),
-                    depth: self.queue.depth(running.queue_id),
-                    oldest: oldest.map(|ms| Duration::from_millis(now.saturating_sub(ms))),
-                    circuit_open: running.circuit.is_open(),
-                    dead_lettered: self.queue.dead_lettered(running.queue_id),
-                    paused: running.pause.current(),
-                    history: running.history.clone(),
-                }
-            })
+        let mut out: Vec<WebhookStatus> = (self.running().iter())
+            .map(|(key, running)| self.figures(key, running, now))
             .collect();
         out.sort_by(|a, b| a.webhook.cmp(&b.webhook));
         out
+    }
+
+    /// One webhook's figures, if it runs.
+    pub fn status_of(&self, webhook: &WebhookKey) -> Option<WebhookStatus> {
+        let running = self.running();
+        let found = running.get(webhook)?;
+        Some(self.figures(webhook, found, now_ms()))
+    }
+
+    fn figures(&self, key: &WebhookKey, running: &Running, now: u64) -> WebhookStatus {
+        let oldest = (running.heads.iter())
+            .map(|h| h.load(Ordering::Relaxed))
+            .filter(|ms| *ms > 0)
+            .min();
+        WebhookStatus {
+            webhook: key.clone(),
+            stats: running.stats.clone(),
+            depth: self.queue.depth(running.queue_id),
+            oldest: oldest.map(|ms| Duration::from_millis(now.saturating_sub(ms))),
+            circuit_open: running.circuit.is_open(),
+            dead_lettered: self.queue.dead_lettered(running.queue_id),
+            paused: running.pause.current(),
+            history: running.history.clone(),
+        }
     }
 
     /// Pauses (`Some`) or resumes (`None`) `webhook`'s deliveries, in the store (for every

@@ -36,8 +36,8 @@ use crate::route::AppPlan;
 /// answered 503: at capacity, senders hear so at once and retry later.
 const INGEST_WAIT: Duration = Duration::from_millis(10);
 
-/// How often a gateway reads which webhooks are paused: another gateway on the same Redis may
-/// have paused or resumed one.
+/// How often a gateway on a shared queue (Redis) reads which webhooks are paused: another
+/// gateway may have paused or resumed one.
 const PAUSES_POLL: Duration = Duration::from_secs(1);
 
 /// Reload outcomes kept for the console.
@@ -288,7 +288,9 @@ pub async fn serve(
             stop.cancel();
         }
     })];
-    background.push(tokio::spawn(follow_pauses(gateway.clone())));
+    if gateway.queue.is_shared() {
+        background.push(tokio::spawn(follow_pauses(gateway.clone())));
+    }
     if let Some(hups) = reload::catch_sighup() {
         background.push(tokio::spawn(reload::reload_on_sighup(
             gateway.clone(),

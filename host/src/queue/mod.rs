@@ -290,6 +290,12 @@ impl Queue {
         }
     }
 
+    /// Whether other gateways may share the queue (Redis), and change what it holds, such as
+    /// which webhooks are paused.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Open::Redis(_))
+    }
+
     /// The backend's name in the config.
     pub fn backend_name(&self) -> &'static str {
         match &self.backend {

@@ -52,6 +52,14 @@ pub fn one_app_config(server: &str, webhooks: &str) -> String {
     )
 }
 
+/// `[delivery.retry]` settings that retry within a test's patience: 100 ms, then 200 ms, 400 ms,
+/// 400 ms...
+pub const FAST_RETRIES: &str = "
+[delivery.retry]
+initial_interval_ms = 100
+max_interval_ms = 400
+";
+
 /// How long a test waits for something that should happen.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 

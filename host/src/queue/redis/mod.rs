@@ -548,24 +548,19 @@ impl RedisQueue {
             let mut job = Job::decode(&value).map_err(corrupt("job"))?;
             let count = job.events.count as usize;
             let size = JOB_KEY_LEN + value.len();
+            let attempted = job.delivery.is_some();
             if let Some((first, last)) = resend {
+                // A delivery some gateway started: exactly its jobs, whatever the caps.
                 if seq > last {
                     break;
                 }
-                if seq == first && job.delivery.is_none() {
+                if seq == first && !attempted {
                     job.delivery = Some(DeliveryState::fresh(self.inner.store_id, first, last));
                 }
-                out.push(StoredJob {
-                    key: lane.job(seq),
-                    size: size as u64,
-                    job,
-                });
-                continue;
-            }
-            // An attempted delivery goes alone, as it was first sent (as the embedded store).
-            let attempted = job.delivery.is_some();
-            if (attempted && !out.is_empty()) || !caps.fits(out.len(), events + count, bytes + size)
+            } else if (attempted && !out.is_empty())
+                || !caps.fits(out.len(), events + count, bytes + size)
             {
+                // Within the caps; an attempted delivery goes alone, as it was first sent.
                 break;
             }
             events += count;
@@ -575,7 +570,7 @@ impl RedisQueue {
                 size: size as u64,
                 job,
             });
-            if attempted || events >= caps.max_events {
+            if resend.is_none() && (attempted || events >= caps.max_events) {
                 break;
             }
         }
