@@ -314,7 +314,7 @@
       item('events waiting', count(queued), 'summary-queued'),
       h('a.stat', { href: '#/dead-letters', testid: 'summary-dead-letters', cls: dead ? 'warn' : '' },
         h('span.value', {}, count(dead)), h('span.label', {}, 'dead-lettered since start')),
-      h('div.stat.meta', {}, h('span.value.small', { testid: 'queue-backend' }, data.queue_backend || '—'), h('span.label', {}, data.node ? `queue · ${data.node}` : 'queue')));
+      h('div.stat.meta', {}, h('span.value.small', { testid: 'queue-backend' }, data.queue_backend || '—'), h('span.label', {}, 'queue')));
   }
 
   function metrics(w, stepS, bigger) {
@@ -390,7 +390,7 @@
         ['hash', h('span.mono', { title: config.hash || '' }, shortHash(config.hash)), 'config-hash'],
         ['loaded', when(config.loaded_at_ms), 'config-loaded'],
         ['reloads', `${count(counts.succeeded || 0)} succeeded, ${count(counts.failed || 0)} refused`, 'reload-counts'],
-        ['gateway', `Switchyard ${data.version || ''}${data.node ? ` on ${data.node}` : ''}`],
+        ['gateway', `Switchyard ${data.version || ''}`],
       ]),
       h('h3', {}, 'Last reloads'),
       reloads.length
@@ -748,15 +748,12 @@
     render(data) {
       const actions = data.actions || [];
       if (!actions.length) return empty('No admin actions yet.', 'no-actions');
-      // Where an action came from, when the gateway says.
-      const from = actions.some((a) => a.from);
       return table(
-        [{ label: 'when' }, { label: 'action' }, { label: 'target' }, { label: 'detail', cls: 'grow' }, { label: 'by' },
-          ...(from ? [{ label: 'from' }] : [])],
+        [{ label: 'when' }, { label: 'action' }, { label: 'target' }, { label: 'detail', cls: 'grow' }, { label: 'by' }],
         actions.map((a) => ({
           attrs: { testid: 'audit-row', data: { action: a.action, target: a.target, by: a.by } },
           cells: [when(a.at_ms), h('span.badge', { cls: `action-${a.action}` }, a.action), h('span.mono', {}, a.target || '—'),
-            a.detail || '—', a.by || '—', ...(from ? [h('span.mono', {}, a.from || '—')] : [])],
+            a.detail || '—', a.by || '—'],
         })),
         { testid: 'audit-list' });
     },
